@@ -1,0 +1,58 @@
+"""The ``yonos-bench`` command line: a thin Typer layer over typed library functions.
+
+Each command group lives in its own module (``cli/<group>.py``) and imports heavy
+libraries (torch, diffusers, pyiqa) inside the command bodies only, so ``--help`` and
+listing commands answer instantly. User errors (:class:`yonos_bench.errors.YonosError`)
+are printed as one message and exit with code 1 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from typer.core import TyperGroup
+
+
+
+class _ErrorReportingGroup(TyperGroup):
+    """Root group: a :class:`YonosError` anywhere below becomes one message and exit 1.
+
+    Done at the click level (not in ``main``) so ``CliRunner`` tests see the same behaviour
+    as the console script."""
+
+    def invoke(self, ctx: click.Context):
+        from ..errors import YonosError
+
+        try:
+            return super().invoke(ctx)
+        except YonosError as e:
+            _print_error(str(e))
+            ctx.exit(1)
+
+
+app = typer.Typer(
+    cls=_ErrorReportingGroup,
+    name="yonos-bench",
+    help="Train YONOS-SR and benchmark one-step diffusion super-resolution on versioned protocols.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Command groups register here, one line each: app.add_typer(<module>.app, name="<group>")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        _print_error("Interrupted.")
+        sys.exit(130)
+
+
+def _print_error(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]Error:[/bold red] {message}", highlight=False)

@@ -1,0 +1,46 @@
+"""Where things live: data root, weights folder, results root.
+
+Precedence everywhere: explicit argument (CLI option) > environment variable > default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_ENV = "YONOS_DATA"
+WEIGHTS_ENV = "YONOS_WEIGHTS"
+RESULTS_ENV = "YONOS_RESULTS"
+
+
+def _cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yonos-bench"
+
+
+def data_root(explicit: str | os.PathLike | None = None) -> Path:
+    """Datasets are looked for under ``<data_root>/<dataset folder>``; prepared pairs go to
+    ``<data_root>/prepared/``. Default: ``$YONOS_DATA`` or ``~/.cache/yonos-bench/data``."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    return _cache_home() / "data"
+
+
+def weights_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """One folder for every weight file (metric backbones, baselines, clean-fid Inception).
+    Default: ``$YONOS_WEIGHTS`` or ``~/.cache/yonos-bench/weights``."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    if os.environ.get(WEIGHTS_ENV):
+        return Path(os.environ[WEIGHTS_ENV]).expanduser()
+    return _cache_home() / "weights"
+
+
+def results_root(explicit: str | os.PathLike | None = None) -> Path:
+    """Default: ``$YONOS_RESULTS`` or ``./results``."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV]).expanduser()
+    return Path("results")

@@ -1,0 +1,427 @@
+"""Pair preparation: materialise a protocol's LR/HR PNGs and ``manifest.json``.
+
+``<data_root>/prepared/<name>-v<version>/`` holds ``lr/<id>.png``, ``hr/<id>.png`` and
+``manifest.json`` (layout and fields: docs/CONTRACTS.md). Guarantees:
+
+* Deterministic: pairs depend only on the spec and the source pixels (per-image seeds are
+  hashed from the protocol seed and the image name, see :mod:`yonos_bench.pair_rules`), so
+  any machine and any number of workers give the same pixels and the same digest.
+* The digest hashes name, version, scale and each pair's id and *pixel* hashes, so it does
+  not depend on the PNG encoder; file sha256s are kept for integrity checks.
+* Idempotent: a second ``prepare`` verifies every file hash and does nothing. A missing or
+  corrupted file is detected and the protocol is prepared again.
+* Atomic: everything is written into a hidden temporary folder that is renamed into place
+  once complete, so an interrupted prepare (even SIGKILL) never leaves a folder that looks
+  prepared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_json_atomic
+from .errors import ImageError, SpecError
+from .imageio import encode_png, pixel_sha256, read_rgb8, sha256_file
+from .pair_rules import (
+    center_box,
+    crop,
+    degrade_patches,
+    degrade_whole,
+    derive_seed,
+    modcrop,
+    random_boxes,
+    resize_hr,
+    scale_box,
+    select_subset,
+)
+from .paths import data_root as resolve_data_root
+from .registry import DETERMINISTIC_DEGRADATIONS, ProtocolSpec, load_protocol
+from .sources import SourceImage, resolve_sources
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One LR/HR pair of a prepared protocol (``hr_path`` is None for LR-only protocols)."""
+
+    id: str
+    lr_path: Path
+    hr_path: Path | None
+    source: str
+    crop_box_hr: tuple[int, int, int, int] | None
+    crop_box_lr: tuple[int, int, int, int] | None
+    seed: int
+    degradation: dict | None = field(default=None, hash=False, compare=False)
+    lr_sha256: str = ""
+    hr_sha256: str | None = None
+    lr_pixels_sha256: str = ""
+    hr_pixels_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class PreparedProtocol:
+    spec: ProtocolSpec
+    path: Path
+    digest: str
+    pairs: list[Pair]
+    skipped: tuple[dict, ...] = ()  # {"source", "reason"} for images the protocol's rule skipped
+    action: str = "loaded"  # "prepared" | "verified" | "regenerated" | "loaded"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+
+def prepared_dir(spec: ProtocolSpec, data_root: str | os.PathLike | None = None) -> Path:
+    return resolve_data_root(data_root) / "prepared" / spec.instance_name
+
+
+def compute_digest(protocol: str, version: int, scale: int, records: list[dict]) -> str:
+    """The manifest digest: protocol identity + each pair's id and pixel hashes (CONTRACTS.md)."""
+    payload = {
+        "protocol": protocol,
+        "version": version,
+        "scale": scale,
+        "pairs": [[r["id"], r["lr_pixels_sha256"], r["hr_pixels_sha256"]] for r in records],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------ one source
+
+
+def _pair_id(key: str, k: int | None, per_image: int | None) -> str:
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
+    if k is None:
+        return safe
+    return f"{safe}_p{k:0{max(2, len(str(per_image - 1)))}d}"
+
+
+def _lr_grid(spec: ProtocolSpec, src: SourceImage, lr, hr) -> tuple[int, int]:
+    """LR size, after checking the LR/HR relation the rule demands."""
+    s = spec.scale
+    if lr is None:  # LR made per HR crop: the LR grid is the HR size // scale
+        return hr.shape[0] // s, hr.shape[1] // s
+    if hr is None:
+        return lr.shape[:2]
+    (lh, lw), (hh, hw) = lr.shape[:2], hr.shape[:2]
+    exact = spec.pairs.rule == "given"
+    ok = (hh, hw) == (lh * s, lw * s) if exact else (hh // s, hw // s) == (lh, lw)
+    if not ok:
+        need = "exactly" if exact else "floor(HR / scale) =="
+        raise ImageError(
+            f"Protocol '{spec.name}': HR {src.hr} is {hw}x{hh} and LR {src.lr} is {lw}x{lh}; the rule "
+            f"'{spec.pairs.rule}' needs HR {need} {s} x LR."
+        )
+    return lh, lw
+
+
+def make_source_pairs(spec: ProtocolSpec, src: SourceImage, out_dir: Path) -> tuple[list[dict], list[dict]]:
+    """Make (and write under ``out_dir``) every pair of one source image.
+
+    Returns (manifest records, skipped entries). Pure function of (spec, source pixels)."""
+    p, s = spec.pairs, spec.scale
+    hr = read_rgb8(src.hr) if src.hr is not None else None
+    lr = read_rgb8(src.lr) if src.lr is not None else None
+    image_seed = derive_seed(spec.seed, src.key)
+    whole_record = None
+    if p.hr_resize is not None:
+        hr = resize_hr(hr, p.hr_resize)
+    if p.lr_from == "degrade" and p.degradation in DETERMINISTIC_DEGRADATIONS:
+        hr = modcrop(hr, s)
+        lr, whole_record = degrade_whole(hr, p.degradation, s)
+        if p.hr_resize is not None:
+            whole_record["hr_resize"] = {"method": p.hr_resize.method, "size": p.hr_resize.size}
+    h, w = _lr_grid(spec, src, lr, hr)
+
+    if p.rule in ("center_crop", "random_patches") and (h < p.lr_size or w < p.lr_size):
+        name = src.lr if src.lr is not None else src.hr
+        reason = f"LR grid {w}x{h} is smaller than the {p.lr_size}x{p.lr_size} LR crop"
+        if p.too_small == "skip":
+            return [], [{"source": src.key, "reason": reason}]
+        raise ImageError(
+            f"Protocol '{spec.name}': image {name}: {reason} (the protocol's rule too_small is 'error')."
+        )
+    if p.rule == "random_patches":
+        boxes = random_boxes(h, w, p.lr_size, p.per_image, image_seed)
+        seeds = [derive_seed(spec.seed, src.key, k) for k in range(p.per_image)]
+        ids = [_pair_id(src.key, k, p.per_image) for k in range(p.per_image)]
+    else:
+        boxes = [center_box(h, w, p.lr_size) if p.rule == "center_crop" else (0, 0, h, w)]
+        seeds, ids = [image_seed], [_pair_id(src.key, None, None)]
+
+    hr_boxes = [scale_box(b, s) for b in boxes]
+    hr_patches = [crop(hr, b) for b in hr_boxes] if hr is not None else [None] * len(boxes)
+    if lr is not None:
+        lr_patches = [(crop(lr, b), whole_record) for b in boxes]
+    else:  # random degradation, one seed per HR crop
+        lr_patches = degrade_patches(hr_patches, p.degradation, s, seeds)
+
+    records = []
+    for pid, box, hbox, seed, hp, (lp, deg) in zip(
+        ids, boxes, hr_boxes, seeds, hr_patches, lr_patches, strict=True
+    ):
+        rec: dict[str, Any] = {
+            "id": pid,
+            "source": src.key,
+            "seed": seed,
+            "crop_box_lr": None if p.rule == "given" else list(box),
+            "crop_box_hr": None if (p.rule == "given" or hp is None) else list(hbox),
+            "degradation": deg,
+            "lr": f"lr/{pid}.png",
+            "hr": None if hp is None else f"hr/{pid}.png",
+        }
+        for kind, arr in (("lr", lp), ("hr", hp)):
+            if arr is None:
+                rec[f"{kind}_sha256"] = rec[f"{kind}_pixels_sha256"] = None
+                continue
+            data = encode_png(arr)
+            (out_dir / rec[kind]).write_bytes(data)
+            rec[f"{kind}_sha256"] = hashlib.sha256(data).hexdigest()
+            rec[f"{kind}_pixels_sha256"] = pixel_sha256(arr)
+        records.append(rec)
+    return records, []
+
+
+def _make_source_pairs_job(args: tuple[ProtocolSpec, SourceImage, Path]) -> tuple[list[dict], list[dict]]:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core; results never depend on thread count
+    return make_source_pairs(*args)
+
+
+# ----------------------------------------------------------------------- prepare / verify
+
+
+def _load_manifest(path: Path) -> dict | None:
+    try:
+        return json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _problems(spec: ProtocolSpec, path: Path, manifest: dict | None, check_hashes: bool) -> list[str]:
+    """Why the prepared folder cannot be used as is (empty list: it is valid)."""
+    if manifest is None:
+        return [f"{path / MANIFEST} is missing or unreadable"]
+    want = {
+        "protocol": spec.name,
+        "version": spec.version,
+        "scale": spec.scale,
+        "spec_sha256": spec.spec_sha256,
+    }
+    bad = [
+        f"manifest {k} is {manifest.get(k)!r}, expected {v!r}"
+        for k, v in want.items()
+        if manifest.get(k) != v
+    ]
+    if bad:
+        return bad
+    try:
+        records = manifest["pairs"]
+        if compute_digest(spec.name, spec.version, spec.scale, records) != manifest["digest"]:
+            return ["manifest digest does not match its pairs"]
+        problems = []
+        for r in records:
+            for kind in ("lr", "hr"):
+                if r[kind] is None:
+                    continue
+                f = path / r[kind]
+                if not f.is_file():
+                    problems.append(f"{f} is missing")
+                elif check_hashes and sha256_file(f) != r[f"{kind}_sha256"]:
+                    problems.append(f"{f} does not match its sha256 in the manifest (corrupted)")
+        return problems
+    except (KeyError, TypeError):
+        return ["manifest is malformed"]
+
+
+def _to_prepared(spec: ProtocolSpec, path: Path, manifest: dict, action: str) -> PreparedProtocol:
+    pairs = []
+    for r in manifest["pairs"]:
+        pairs.append(
+            Pair(
+                id=r["id"],
+                lr_path=path / r["lr"],
+                hr_path=None if r["hr"] is None else path / r["hr"],
+                source=r["source"],
+                crop_box_hr=None if r["crop_box_hr"] is None else tuple(r["crop_box_hr"]),
+                crop_box_lr=None if r["crop_box_lr"] is None else tuple(r["crop_box_lr"]),
+                seed=r["seed"],
+                degradation=r["degradation"],
+                lr_sha256=r["lr_sha256"],
+                hr_sha256=r["hr_sha256"],
+                lr_pixels_sha256=r["lr_pixels_sha256"],
+                hr_pixels_sha256=r["hr_pixels_sha256"],
+            )
+        )
+    return PreparedProtocol(spec, path, manifest["digest"], pairs, tuple(manifest.get("skipped", ())), action)
+
+
+def _clean_stale(parent: Path, instance: str) -> None:
+    """Remove temporary folders of earlier prepares whose process is gone."""
+    for d in parent.glob(f".{instance}.*"):
+        try:
+            pid = int(d.name.rsplit("-", 2)[-2])
+            os.kill(pid, 0)
+            continue  # still running (a concurrent prepare): leave it alone
+        except (ValueError, IndexError, ProcessLookupError):
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _build(spec: ProtocolSpec, sources: list[SourceImage], tmp: Path, progress: bool, workers: int):
+    (tmp / "lr").mkdir(parents=True)
+    if not spec.lr_only:
+        (tmp / "hr").mkdir()
+    jobs = [(spec, src, tmp) for src in sources]
+    records: list[dict] = []
+    skipped: list[dict] = []
+    with _progress(progress, f"Preparing {spec.instance_name}", len(jobs)) as advance:
+        if workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                for recs, skip in pool.map(_make_source_pairs_job, jobs):  # results in source order
+                    records += recs
+                    skipped += skip
+                    advance()
+        else:
+            for job in jobs:
+                recs, skip = make_source_pairs(*job)
+                records += recs
+                skipped += skip
+                advance()
+    ids = [r["id"] for r in records]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise SpecError(f"Protocol '{spec.name}': two pairs get the id '{dup}' (source names collide).")
+    return records, skipped
+
+
+class _progress:
+    """A Rich progress bar on stderr (stdout stays clean for --json), or nothing."""
+
+    def __init__(self, enabled: bool, label: str, total: int):
+        self.enabled, self.label, self.total = enabled, label, total
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._bar.__enter__()
+        task = self._bar.add_task(self.label, total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._bar.__exit__(*exc)
+        return False
+
+
+def prepare(
+    spec: ProtocolSpec | str,
+    data_root: str | os.PathLike | None = None,
+    *,
+    progress: bool = True,
+    workers: int = 1,
+) -> PreparedProtocol:
+    """Prepare ``spec``'s pairs under ``<data_root>/prepared/<name>-v<version>/``.
+
+    If a valid prepared copy exists (every file hash checked) this does nothing and returns
+    it (``action == "verified"``). Raises :class:`~yonos_bench.errors.DataMissingError` when
+    the source is missing or incomplete, :class:`~yonos_bench.errors.ImageError` naming the
+    file for unreadable or unusable images."""
+    spec = load_protocol(spec) if isinstance(spec, str) else spec
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    final = prepared_dir(spec, data_root)
+    existing = final.is_dir()
+    if existing and not _problems(spec, final, _load_manifest(final), check_hashes=True):
+        return _to_prepared(spec, final, _load_manifest(final), "verified")
+
+    sources = select_subset(resolve_sources(spec, data_root), spec.pairs.subset)
+    parent = final.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale(parent, spec.instance_name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.instance_name}.tmp-{os.getpid()}-", dir=parent))
+    try:
+        records, skipped = _build(spec, sources, tmp, progress, workers)
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "protocol": spec.name,
+            "version": spec.version,
+            "scale": spec.scale,
+            "seed": spec.seed,
+            "spec_sha256": spec.spec_sha256,
+            "lr_only": spec.lr_only,
+            "digest": compute_digest(spec.name, spec.version, spec.scale, records),
+            "skipped": skipped,
+            "pairs": records,
+        }
+        write_json_atomic(tmp / MANIFEST, manifest)  # last: a folder with a manifest is complete
+        _install(tmp, final, spec)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return _to_prepared(spec, final, manifest, "regenerated" if existing else "prepared")
+
+
+def _install(tmp: Path, final: Path, spec: ProtocolSpec) -> None:
+    """Rename the finished temporary folder into place (replacing a broken copy)."""
+    if final.exists():
+        other = _load_manifest(final)
+        if other is not None and not _problems(spec, final, other, check_hashes=True):
+            shutil.rmtree(tmp)  # a concurrent prepare finished first with a valid copy
+            return
+        trash = Path(tempfile.mkdtemp(prefix=f".{spec.instance_name}.trash-{os.getpid()}-", dir=final.parent))
+        os.replace(final, trash / "old")
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def load_prepared(
+    spec: ProtocolSpec | str, data_root: str | os.PathLike | None = None, *, verify: bool = False
+) -> PreparedProtocol:
+    """The prepared pairs of ``spec``; prepares them first if needed (which raises
+    :class:`~yonos_bench.errors.DataMissingError`, with the layout and URL, when the source is
+    missing). Without ``verify`` only file presence is checked (fast)."""
+    spec = load_protocol(spec) if isinstance(spec, str) else spec
+    final = prepared_dir(spec, data_root)
+    manifest = _load_manifest(final)
+    if manifest is not None and not _problems(spec, final, manifest, check_hashes=verify):
+        return _to_prepared(spec, final, manifest, "loaded")
+    return prepare(spec, data_root, progress=False)
+
+
+def prepared_digest(spec: ProtocolSpec, data_root: str | os.PathLike | None = None) -> str | None:
+    """The digest of the prepared copy if one exists for this spec version (not verified)."""
+    manifest = _load_manifest(prepared_dir(spec, data_root))
+    if manifest is None or manifest.get("spec_sha256") != spec.spec_sha256:
+        return None
+    return manifest.get("digest")

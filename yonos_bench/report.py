@@ -1,0 +1,405 @@
+"""``table``: Table-1-style comparison built from result files only (never runs a model).
+
+Layout (the paper's Table 1): one block of rows per protocol, one row per metric with its
+direction (↑ higher is better, ↓ lower is better), one column per model (per distinct
+steps / seed / dtype when a model has several cells), then a ``# steps`` row and a
+measured ``s/img`` row. In each metric row the best value is marked (bold in Markdown,
+red in LaTeX) and the second best (underlined / blue); a value whose difference from the
+best is *not* significant by a paired bootstrap over the same pairs (``per_image.csv``)
+carries a dagger. Rendering lives in :mod:`yonos_bench.report_render`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import YonosError, did_you_mean
+from .results import PER_IMAGE_FILE, LoadedResult, load_results, read_per_image
+
+#: Two-sided level of the "not significantly different from the best" test.
+SIGNIFICANCE_ALPHA = 0.05
+#: Bootstrap resamples for that test (fixed seed: the table is deterministic).
+N_BOOT = 2000
+
+
+@dataclass(frozen=True)
+class Column:
+    model: str
+    steps: int | None
+    seed: int
+    dtype: str
+    label: str
+
+
+@dataclass
+class Value:
+    mean: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    rank: int | None = None  # 1 best, 2 second best
+    not_significant: bool = False  # difference from the best not significant
+    paper: float | None = None  # the number a paper reports for this model/protocol/metric
+    reportable: bool = True
+    limit: int | None = None
+
+    @property
+    def diff(self) -> float | None:
+        return None if self.paper is None else self.mean - self.paper
+
+
+@dataclass
+class MetricRow:
+    protocol: str  # "<name>-v<version>"
+    metric: str
+    lower_better: bool
+    values: list[Value | None]  # aligned with Table.columns
+
+
+@dataclass
+class Table:
+    columns: list[Column]
+    rows: list[MetricRow]
+    steps: list[int | None]
+    s_per_img: list[float | None]
+    s_per_img_label: str
+    speed_s_per_img: list[float | None] | None
+    speed_label: str | None
+    with_paper: bool
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def build_table(
+    results_root: str | Path,
+    *,
+    protocols: Sequence[str] = (),
+    models: Sequence[str] = (),
+    with_paper: bool = False,
+) -> Table:
+    """Collect run (and speed) results under ``results_root`` into a :class:`Table`."""
+    runs, warnings = load_results(results_root, kind="run")
+    speeds, w2 = load_results(results_root, kind="speed")
+    warnings = sorted(set(warnings + w2))
+    if not runs:
+        raise YonosError(
+            f"No result files under {Path(results_root)}. Run e.g. `yonos-bench run sample --model bicubic` first."
+        )
+    runs = _filter(runs, protocols, models)
+    cells = _pick_cells(runs)
+    columns = _columns(cells)
+    proto_keys = _protocol_order(cells)
+    rows: list[MetricRow] = []
+    for pkey in proto_keys:
+        metric_ids = _metric_order([r for (p, _), r in cells.items() if p == pkey])
+        for mid in metric_ids:
+            rows.append(_metric_row(pkey, mid, columns, cells, with_paper))
+    table = Table(
+        columns=columns,
+        rows=rows,
+        steps=[c.steps for c in columns],
+        s_per_img=[],
+        s_per_img_label="s/img",
+        speed_s_per_img=None,
+        speed_label=None,
+        with_paper=with_paper,
+        warnings=warnings,
+    )
+    _fill_timing(table, cells, proto_keys, speeds)
+    _notes(table, cells)
+    return table
+
+
+def _filter(runs: list[LoadedResult], protocols: Sequence[str], models: Sequence[str]) -> list[LoadedResult]:
+    names = sorted({r.data["protocol"]["name"] for r in runs})
+    for p in protocols:
+        if p not in names:
+            raise did_you_mean("protocol (no results for it)", p, names)
+    model_names = sorted({r.model for r in runs})
+    for m in models:
+        if m not in model_names:
+            raise did_you_mean("model (no results for it)", m, model_names)
+    return [
+        r
+        for r in runs
+        if (not protocols or r.data["protocol"]["name"] in protocols) and (not models or r.model in models)
+    ]
+
+
+def column_id(r: LoadedResult) -> tuple:
+    return (r.model, r.steps, r.data["seed"], r.data["dtype"])
+
+
+def protocol_key(r: LoadedResult) -> str:
+    return f"{r.data['protocol']['name']}-v{r.data['protocol']['version']}"
+
+
+def _pick_cells(runs: list[LoadedResult]) -> dict[tuple[str, tuple], LoadedResult]:
+    """One result per (protocol, column): a reportable (full) run beats a ``--limit`` run,
+    then the larger n. Protocol instances (digests) must agree within a protocol version."""
+    digests: dict[str, set[str]] = {}
+    best: dict[tuple[str, tuple], LoadedResult] = {}
+    for r in runs:
+        pkey = protocol_key(r)
+        digests.setdefault(pkey, set()).add(r.data["protocol"]["digest"])
+        k = (pkey, column_id(r))
+        old = best.get(k)
+        if old is None or _preference(r) > _preference(old):
+            best[k] = r
+    for pkey, ds in digests.items():
+        if len(ds) > 1:
+            raise YonosError(
+                f"Results for {pkey} come from different protocol instances (digests "
+                f"{', '.join(sorted(d[:12] for d in ds))}): their numbers are not comparable. "
+                "Select results with --results, or remove the stale ones."
+            )
+    return best
+
+
+def _preference(r: LoadedResult) -> tuple:
+    return (bool(r.data["reportable"]), r.data["n"], r.data["created"])
+
+
+def _columns(cells: dict[tuple[str, tuple], LoadedResult]) -> list[Column]:
+    ids = sorted({cid for (_, cid) in cells}, key=lambda c: (c[0], -1 if c[1] is None else c[1], c[2], c[3]))
+    by_model: dict[str, list[tuple]] = {}
+    for cid in ids:
+        by_model.setdefault(cid[0], []).append(cid)
+    columns = []
+    for cid in ids:
+        model, steps, seed, dtype = cid
+        siblings = by_model[model]
+        extra = []
+        if len({s[1] for s in siblings}) > 1:
+            extra.append(f"{steps} steps" if steps is not None else "no steps")
+        if len({s[2] for s in siblings}) > 1:
+            extra.append(f"seed {seed}")
+        if len({s[3] for s in siblings}) > 1:
+            extra.append(dtype)
+        label = model + (f" ({', '.join(extra)})" if extra else "")
+        columns.append(Column(model, steps, seed, dtype, label))
+    return columns
+
+
+def _protocol_order(cells: dict[tuple[str, tuple], LoadedResult]) -> list[str]:
+    return sorted({p for (p, _) in cells})
+
+
+def _metric_order(results: list[LoadedResult]) -> list[str]:
+    """The protocol spec's metric order, then any extra metric in name order."""
+    order: list[str] = []
+    for r in results:
+        for m in r.data["protocol"]["metrics"]:
+            if m not in order:
+                order.append(m)
+    extra = sorted({m for r in results for m in r.data["metrics"]} - set(order))
+    present = {m for r in results for m in r.data["metrics"]}
+    return [m for m in order if m in present] + extra
+
+
+def _metric_row(
+    pkey: str, mid: str, columns: list[Column], cells: dict[tuple[str, tuple], LoadedResult], with_paper: bool
+) -> MetricRow:
+    values: list[Value | None] = []
+    sources: list[LoadedResult | None] = []
+    lower_better = None
+    for col in columns:
+        r = cells.get((pkey, (col.model, col.steps, col.seed, col.dtype)))
+        m = r.data["metrics"].get(mid) if r is not None else None
+        if m is None:
+            values.append(None)
+            sources.append(None)
+            continue
+        lower_better = bool(m["lower_better"]) if lower_better is None else lower_better
+        v = Value(
+            m["mean"],
+            m["ci_low"],
+            m["ci_high"],
+            m["n"],
+            reportable=r.data["reportable"],
+            limit=r.data["limit"],
+        )
+        if with_paper:
+            v.paper = paper_number(r, mid)
+        values.append(v)
+        sources.append(r)
+    row = MetricRow(pkey, mid, bool(lower_better), values)
+    _rank(row)
+    _significance(row, sources)
+    return row
+
+
+def _rank(row: MetricRow) -> None:
+    present = [(v.mean, i) for i, v in enumerate(row.values) if v is not None]
+    distinct = sorted({m for m, _ in present}, reverse=not row.lower_better)
+    for rank, target in enumerate(distinct[:2], start=1):
+        for m, i in present:
+            if m == target:
+                row.values[i].rank = rank
+
+
+def _significance(row: MetricRow, sources: list[LoadedResult | None]) -> None:
+    """Mark values whose difference from the best is not significant (paired bootstrap on
+    the per-image values of the pairs both cells share). Set metrics (FID) have no
+    per-image values and are never marked."""
+    best = [i for i, v in enumerate(row.values) if v is not None and v.rank == 1]
+    if not best:
+        return
+    b = best[0]
+    best_vals = _per_image(sources[b], row.metric)
+    if not best_vals:
+        return
+    for i, v in enumerate(row.values):
+        if v is None or v.rank == 1:
+            continue
+        vals = _per_image(sources[i], row.metric)
+        ids = sorted(set(best_vals) & set(vals))
+        if len(ids) < 2:
+            continue
+        v.not_significant = not differs([best_vals[k] for k in ids], [vals[k] for k in ids])
+
+
+def differs(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True when the paired bootstrap's 95% interval of mean(a - b) excludes 0."""
+    from .metrics.stats import paired_bootstrap
+
+    res = paired_bootstrap(list(a), list(b), n_boot=N_BOOT, confidence=1 - SIGNIFICANCE_ALPHA, seed=0)
+    return bool(res.significant)
+
+
+_PER_IMAGE_CACHE: dict[Path, dict[str, dict[str, float]]] = {}
+
+
+def _per_image(r: LoadedResult | None, metric: str) -> dict[str, float]:
+    if r is None:
+        return {}
+    path = r.path.parent / PER_IMAGE_FILE
+    if path not in _PER_IMAGE_CACHE:
+        try:
+            _PER_IMAGE_CACHE[path] = read_per_image(path)
+        except YonosError:
+            _PER_IMAGE_CACHE[path] = {}
+    return _PER_IMAGE_CACHE[path].get(metric, {})
+
+
+def paper_number(r: LoadedResult, metric: str) -> float | None:
+    """The number a paper reports for this model on this protocol and metric (model card)."""
+    from .models.reported import reported_value
+
+    return reported_value(r.model, r.data["protocol"]["name"], metric, steps=r.steps)
+
+
+def _fill_timing(
+    table: Table,
+    cells: dict[tuple[str, tuple], LoadedResult],
+    proto_keys: list[str],
+    speeds: list[LoadedResult],
+) -> None:
+    # The run row: seconds per image on the first protocol that has a value for the column
+    # (image sizes differ between protocols, so values are never averaged across them).
+    s_per_img: list[float | None] = []
+    used: set[str] = set()
+    for col in table.columns:
+        val = None
+        for pkey in proto_keys:
+            r = cells.get((pkey, (col.model, col.steps, col.seed, col.dtype)))
+            if r is not None and r.data["timing"].get("seconds_per_image") is not None:
+                val = r.data["timing"]["seconds_per_image"]
+                used.add(pkey)
+                break
+        s_per_img.append(val)
+    table.s_per_img = s_per_img
+    table.s_per_img_label = "s/img" if len(used) <= 1 else "s/img (first protocol)"
+    devices = sorted({r.data["device"] for r in cells.values()})
+    table.notes.append(
+        f"s/img: measured while running {', '.join(sorted(used)) or '–'} on {'; '.join(devices)}."
+    )
+    if not speeds:
+        return
+    speed_vals: list[float | None] = []
+    sizes: set[int] = set()
+    for col in table.columns:
+        match = [
+            s
+            for s in speeds
+            if s.model == col.model and s.steps == col.steps and s.data["dtype"] == col.dtype
+        ]
+        if not match:
+            speed_vals.append(None)
+            continue
+        pick = max(match, key=lambda s: (s.data["size"] == 512, s.data["size"], s.data["created"]))
+        sizes.add(pick.data["size"])
+        speed_vals.append(pick.data["timing"]["median_s_per_image"])
+    if any(v is not None for v in speed_vals):
+        table.speed_s_per_img = speed_vals
+        size = "/".join(f"{s}²" for s in sorted(sizes))
+        table.speed_label = f"s/img @{size} (speed)"
+        devs = sorted({s.data["device"] for s in speeds})
+        table.notes.append(f"s/img @{size}: `yonos-bench speed` median on {'; '.join(devs)}.")
+
+
+def _notes(table: Table, cells: dict[tuple[str, tuple], LoadedResult]) -> None:
+    limited = sorted(
+        {
+            col.label
+            for col in table.columns
+            for (_, cid), r in cells.items()
+            if cid == (col.model, col.steps, col.seed, col.dtype) and not r.data["reportable"]
+        }
+    )
+    if limited:
+        table.notes.append(
+            "NOT REPORTABLE: values marked * for " + ", ".join(limited) + " come from --limit smoke runs."
+        )
+    if any(v is not None and v.not_significant for row in table.rows for v in row.values):
+        table.notes.append(
+            f"†: difference from the best is not significant (paired bootstrap over the same pairs, "
+            f"{int(100 * (1 - SIGNIFICANCE_ALPHA))}%)."
+        )
+
+
+def format_value(x: float | None) -> str:
+    """Table 1's precision: 4 decimals below 1 (LPIPS, SSIM), else 2 (PSNR, FID, MUSIQ)."""
+    if x is None:
+        return "–"
+    return f"{x:.4f}" if abs(x) < 1 else f"{x:.2f}"
+
+
+def format_seconds(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.3g}"
+
+
+def as_records(table: Table) -> list[dict[str, Any]]:
+    """Long format (one record per protocol × metric × column), for CSV."""
+    out = []
+    for row in table.rows:
+        for col, v, sec in zip(table.columns, row.values, table.s_per_img, strict=True):
+            if v is None:
+                continue
+            out.append(
+                {
+                    "protocol": row.protocol,
+                    "metric": row.metric,
+                    "lower_better": row.lower_better,
+                    "model": col.model,
+                    "steps": "" if col.steps is None else col.steps,
+                    "seed": col.seed,
+                    "dtype": col.dtype,
+                    "mean": v.mean,
+                    "ci_low": "" if v.ci_low is None else v.ci_low,
+                    "ci_high": "" if v.ci_high is None else v.ci_high,
+                    "n": v.n,
+                    "rank": "" if v.rank is None else v.rank,
+                    "not_significant_vs_best": v.not_significant,
+                    "paper": "" if v.paper is None else v.paper,
+                    "diff_vs_paper": "" if v.diff is None else v.diff,
+                    "s_per_img": "" if sec is None else sec,
+                    "reportable": v.reportable,
+                }
+            )
+    return out

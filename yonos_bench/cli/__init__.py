@@ -14,6 +14,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from . import data as _data_cli
+from . import protocols as _protocols_cli
 
 
 class _ErrorReportingGroup(TyperGroup):
@@ -41,6 +43,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Command groups register here, one line each: app.add_typer(<module>.app, name="<group>")
+app.add_typer(_protocols_cli.app, name="protocols")
+app.add_typer(_data_cli.app, name="data")
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ class PlotOutput:
     series: list[Series] = field(default_factory=list)
     protocol: str = ""
     metric: str = ""
+    n_lines: int = 0  # line artists drawn (one per series)
 
 
 def collect_series(
@@ -175,12 +176,13 @@ def draw(
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, frameon=False)
         fig.tight_layout()
+        n_lines = len(ax.get_lines())
         png, pdf = stem.with_suffix(".png"), stem.with_suffix(".pdf")
         _save(fig, png, "png")
         _save(fig, pdf, "pdf")
     finally:
         plt.close(fig)
-    return PlotOutput(png, pdf, series, pkey, metric)
+    return PlotOutput(png, pdf, series, pkey, metric, n_lines)
 
 
 def _save(fig, path: Path, fmt: str) -> None:

@@ -286,10 +286,17 @@ def _per_image(r: LoadedResult | None, metric: str) -> dict[str, float]:
 
 
 def paper_number(r: LoadedResult, metric: str) -> float | None:
-    """The number a paper reports for this model on this protocol and metric (model card)."""
-    from .models.reported import reported_value
+    """The number a paper reports for this model on this protocol and metric (model card),
+    measured with the same number of steps; None when no card or no such number."""
+    from .errors import UnknownNameError
+    from .models.registry import load_card
 
-    return reported_value(r.model, r.data["protocol"]["name"], metric, steps=r.steps)
+    try:
+        card = load_card(r.model)
+    except (UnknownNameError, YonosError):
+        return None
+    matches = [x for x in card.reported_for(r.data["protocol"]["name"], metric) if x.steps in (None, r.steps)]
+    return float(matches[0].value) if matches else None
 
 
 def _fill_timing(

@@ -353,15 +353,15 @@ def configure_backends(weights_dir: str | os.PathLike | None = None) -> Path:
 def ensure_pkg_resources() -> None:
     """pyiqa's CLIP-IQA imports ``clip``, which does ``from pkg_resources import packaging``;
     setuptools >= 82 removed ``pkg_resources``. Provide the one attribute it uses."""
-    try:
-        import pkg_resources  # noqa: F401  (setuptools < 82: present, nothing to do)
-    except ImportError:
-        import packaging.version
+    import importlib.util
 
-        shim = types.ModuleType("pkg_resources")
-        shim.packaging = sys.modules["packaging"]  # type: ignore[attr-defined]
-        _ = packaging.version  # clip uses packaging.version.parse
-        sys.modules["pkg_resources"] = shim
+    if "pkg_resources" in sys.modules or importlib.util.find_spec("pkg_resources") is not None:
+        return  # setuptools < 82 provides it (importing it here would only cost time)
+    import packaging.version  # noqa: F401  (clip uses packaging.version.parse)
+
+    shim = types.ModuleType("pkg_resources")
+    shim.packaging = sys.modules["packaging"]  # type: ignore[attr-defined]
+    sys.modules["pkg_resources"] = shim
 
 
 def torch_load_weights(path: str | os.PathLike):

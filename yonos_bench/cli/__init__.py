@@ -15,7 +15,9 @@ import typer
 from typer.core import TyperGroup
 
 from . import data as _data_cli
+from . import metrics as _metrics_cli
 from . import protocols as _protocols_cli
+from . import weights as _weights_cli
 
 
 class _ErrorReportingGroup(TyperGroup):
@@ -45,6 +47,8 @@ app = typer.Typer(
 # Command groups register here, one line each: app.add_typer(<module>.app, name="<group>")
 app.add_typer(_protocols_cli.app, name="protocols")
 app.add_typer(_data_cli.app, name="data")
+app.add_typer(_metrics_cli.app, name="metrics")
+app.add_typer(_weights_cli.app, name="weights")
 
 
 def main() -> None:

@@ -1,0 +1,151 @@
+"""``yonos-bench metrics``: list the metric presets, score any SR/HR folder pair."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Metric presets (IDs carry their convention) and folder scoring.", no_args_is_help=True
+)
+
+DEFAULT_METRICS = "psnr-y,ssim-y,lpips-alex"
+WeightsDirOpt = Annotated[
+    Path | None, typer.Option("--weights-dir", help="Weights folder (default: $YONOS_WEIGHTS).")
+]
+
+
+def _weights_state(preset, weights_dir) -> str:
+    from ..weights import check
+
+    if not preset.weights:
+        return "none needed"
+    states = [check(w, weights_dir, verify=False) for w in preset.weights]
+    missing = [s.file.name for s in states if s.state == "missing"]
+    return "present" if not missing else "missing: " + ", ".join(missing)
+
+
+@app.command("list")
+def list_cmd(
+    weights_dir: WeightsDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Every preset: ID, full-reference / no-reference / set-level, direction, weights."""
+    from ..metrics.presets import list_presets
+
+    rows = []
+    for p in list_presets():
+        rows.append(
+            {
+                "id": p.id,
+                "kind": {"fr": "FR", "nr": "NR", "set": "set"}[p.kind],
+                "direction": "lower is better" if p.lower_better else "higher is better",
+                "backend": p.backend,
+                "weights": _weights_state(p, weights_dir),
+                "description": p.description,
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Metric presets (psnr-y-crop{N} / ssim-y-crop{N} accept any N >= 1)")
+    for col in ("ID", "kind", "direction", "backend", "weights"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["id"], r["kind"], r["direction"], r["backend"], r["weights"])
+    Console(soft_wrap=True).print(table)
+
+
+def match_pairs(sr_dir: Path, hr_dir: Path | None) -> tuple[list[Path], list[Path] | None, list[str]]:
+    """SR and HR images matched by file stem (``x.png`` ↔ ``x.jpg``); any unmatched name is
+    an error that lists them."""
+    from ..errors import DataMissingError, YonosError
+    from ..imageio import list_images
+
+    for d, what in ((sr_dir, "--sr"), (hr_dir, "--hr")):
+        if d is not None and not d.is_dir():
+            raise DataMissingError(f"{what} folder {d} does not exist.")
+    sr = {p.stem: p for p in list_images(sr_dir)}
+    if not sr:
+        raise DataMissingError(f"No images in --sr folder {sr_dir}.")
+    if hr_dir is None:
+        ids = sorted(sr)
+        return [sr[i] for i in ids], None, ids
+    hr = {p.stem: p for p in list_images(hr_dir)}
+    only_sr, only_hr = sorted(set(sr) - set(hr)), sorted(set(hr) - set(sr))
+    if only_sr or only_hr:
+        parts = []
+        if only_sr:
+            parts.append(f"{len(only_sr)} SR image(s) without HR: {', '.join(only_sr[:5])}")
+        if only_hr:
+            parts.append(f"{len(only_hr)} HR image(s) without SR: {', '.join(only_hr[:5])}")
+        raise YonosError(
+            f"SR folder {sr_dir} and HR folder {hr_dir} do not match by file name: " + "; ".join(parts)
+        )
+    ids = sorted(sr)
+    return [sr[i] for i in ids], [hr[i] for i in ids], ids
+
+
+@app.command("compute")
+def compute_cmd(
+    sr: Annotated[Path, typer.Option("--sr", help="Folder of SR images.")],
+    hr: Annotated[
+        Path | None, typer.Option("--hr", help="Folder of HR images (same file names); omit for NR-only.")
+    ] = None,
+    metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated metric IDs.")] = DEFAULT_METRICS,
+    as_json: Annotated[bool, typer.Option("--json", help="Print per-metric results as JSON.")] = False,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 ...")] = "cpu",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    weights_dir: WeightsDirOpt = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail if any metric cannot run.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Per-image CSV (default: ./metrics-<SR folder>.csv).")
+    ] = None,
+) -> None:
+    """Score SR images against HR images matched by file name; print mean and 95% bootstrap
+    interval per metric and write per-image values to a CSV."""
+    from ..atomic import write_text_atomic
+    from ..metrics.engine import evaluate
+    from ..metrics.presets import parse_metric_list
+
+    ids = parse_metric_list(metrics)
+    if not ids:
+        raise typer.BadParameter("name at least one metric", param_hint="--metrics")
+    sr_paths, hr_paths, pair_ids = match_pairs(sr, hr)
+    ev = evaluate(
+        sr_paths,
+        hr_paths,
+        ids,
+        device=device,
+        batch_size=batch_size,
+        weights_dir=weights_dir,
+        strict=strict,
+        pair_ids=pair_ids,
+    )
+    out = out or Path(f"metrics-{sr.resolve().name}.csv")
+    write_text_atomic(out, ev.per_image_csv())
+    if as_json:
+        data = ev.to_dict(per_image=False)
+        data["per_image_csv"] = str(out)
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"{len(pair_ids)} pairs, {ev.seconds:.1f} s on {device}; mean [95% bootstrap interval]:")
+    width = max(len(m) for m in ids)
+    for mid in ids:
+        if mid in ev.summary:
+            s = ev.summary[mid]
+            arrow = "lower is better" if s.lower_better else "higher is better"
+            note = f"  ({s.note})" if s.note else ""
+            typer.echo(f"  {mid:<{width}}  {s.format()}  n={s.n}  {arrow}{note}")
+        else:
+            first = ev.unavailable[mid].splitlines()
+            typer.echo(f"  {mid:<{width}}  unavailable: {first[0]}")
+            for line in first[1:]:
+                typer.echo(f"  {'':<{width}}    {line}")
+    typer.echo(f"Per-image values: {out}")

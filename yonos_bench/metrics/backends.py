@@ -1,0 +1,110 @@
+"""Building the backend for a preset: weights checked first, then pyiqa / clean-fid.
+
+A *scorer* is a callable ``(sr (B,3,H,W) [0,1], hr (B,3,H,W) [0,1] | None) -> (B,)``.
+Weight files are checked (present, sha256) *before* any backend is constructed, so a
+missing file becomes "unavailable: <file>" and never a download attempt or a library
+traceback; pyiqa unpickles its checkpoints with ``weights_only=False``, which is why only
+verified files reach it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from importlib import metadata
+
+from ..errors import YonosError
+from ..weights import check, configure_backends, hash_message, missing_message
+from .presets import MetricPreset
+
+Scorer = Callable[["object", "object | None"], "object"]
+
+
+class Unavailable(YonosError):
+    """A preset cannot run here (missing / bad weights, backend failed to build)."""
+
+
+def weights_problem(preset: MetricPreset, weights_dir: os.PathLike) -> str | None:
+    """None if every weight file of ``preset`` is present and verified, else the message."""
+    states = [check(w, weights_dir) for w in preset.weights]
+    missing = [s.file for s in states if s.state == "missing"]
+    if missing:
+        return missing_message(missing, weights_dir)
+    bad = [s for s in states if s.state == "bad-hash"]
+    if bad:
+        return hash_message(bad[0])
+    return None
+
+
+@contextlib.contextmanager
+def _no_timm_imagenet_download():
+    """MANIQA builds ``timm.create_model('vit_base_patch8_224', pretrained=True)`` and then
+    loads its own checkpoint with ``strict=True``, which overwrites every ViT weight: the
+    ImageNet download is redundant, and impossible offline. Build the ViT without it."""
+    import timm
+
+    original = timm.create_model
+
+    def create_model(name, pretrained=False, **kw):
+        if name == "vit_base_patch8_224":
+            pretrained = False
+        return original(name, pretrained=pretrained, **kw)
+
+    timm.create_model = create_model
+    try:
+        yield
+    finally:
+        timm.create_model = original
+
+
+def build_pyiqa(preset: MetricPreset, device, weights_dir: os.PathLike) -> Scorer:
+    """The pyiqa metric of ``preset`` with its exact arguments."""
+    import torch
+
+    configure_backends(weights_dir)  # TORCH_HOME before pyiqa is imported
+    import pyiqa
+
+    args = preset.args_dict()
+    name = args.pop("metric_name")
+    ctx = _no_timm_imagenet_download() if name.startswith("maniqa") else contextlib.nullcontext()
+    try:
+        with ctx:
+            metric = pyiqa.create_metric(name, device=torch.device(device), **args)
+    except Exception as e:  # any library failure becomes one clear message
+        raise Unavailable(f"{preset.id}: pyiqa could not build '{name}' ({type(e).__name__}: {e})") from None
+    metric.eval()
+
+    def score(sr, hr=None):
+        with torch.inference_mode():
+            out = metric(sr, hr) if preset.kind == "fr" else metric(sr)
+        return out.reshape(-1).float()
+
+    return score
+
+
+def build_scorer(preset: MetricPreset, device, weights_dir: os.PathLike) -> Scorer:
+    if preset.backend == "pyiqa":
+        return build_pyiqa(preset, device, weights_dir)
+    raise Unavailable(f"{preset.id}: backend {preset.backend!r} is not a per-image backend")
+
+
+def backend_versions() -> dict[str, str]:
+    """Versions of everything that can move a number."""
+    out = {}
+    for dist in (
+        "pyiqa",
+        "clean-fid",
+        "torch",
+        "torchvision",
+        "torchmetrics",
+        "numpy",
+        "scipy",
+        "pillow",
+        "timm",
+    ):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out

@@ -1,0 +1,97 @@
+"""Stage ``decoder``: fine-tune the VAE decoder on top of the frozen one-step UNet — paper §3.3.
+
+Per micro-batch: HR crop → LR (1/N, synthesised on the device) → z_l = E(bicubic↑N(LR))
+with the frozen encoder → z_1 ~ N(0, I) (one generator per sample) → ONE DDIM step with
+the frozen UNet, x̂ = α_1 z_1 − σ_1 v̂(z_1, z_l, 1) = −v̂ (:func:`yonos_train.schedule.one_step`,
+the pipeline's own one-step path) → decode with the trainable decoder → the LDM
+autoencoder loss against the HR crop (L1 + LPIPS-VGG + PatchGAN with adaptive weight from
+``disc_start``; :class:`yonos_train.losses.LDMAutoencoderLoss`). Trained: the decoder and
+``post_quant_conv``; frozen: UNet, encoder, ``quant_conv``, null-text embedding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from yonos_bench.errors import SpecError
+
+from ..config import DecoderConfig, validate
+from ..data import _DEGRADE, _NOISE, synthesize_lr, to_float
+from ..engine import Optim, Run, StepOutput
+from ..schedule import one_step
+from .common import (
+    check_vae_factor,
+    default_log,
+    freeze,
+    load_yonos_pipeline,
+    lr_condition,
+    open_data,
+    randn_per_sample,
+    seeds_for,
+    unet_velocity,
+    with_components,
+)  # fmt: skip
+from .gan import LatentDecoder, adam, build_gan, decoder_parameters
+
+
+def one_step_latents(unet, vae, context, lr, scale: int, z_1) -> torch.Tensor:
+    """The frozen model's one-step prediction x̂ from pure noise ``z_1`` (no gradients)."""
+    z_l = lr_condition(vae, lr, scale)
+    t = torch.ones(z_1.shape[0], dtype=torch.float64, device=z_1.device)
+    with torch.no_grad():
+        return one_step(z_1, unet_velocity(unet, z_1, z_l, t, context).float())
+
+
+def train(cfg: DecoderConfig, *, log: Callable[[str], None] = default_log) -> Path:
+    """Run the stage; returns the run folder (pipeline with the new decoder in ``<run>/pipeline``)."""
+    validate(cfg)
+    source = open_data(cfg, log)
+    pipe = load_yonos_pipeline(cfg.model, "--model")
+    if pipe.scale_factor != cfg.scale:
+        raise SpecError(f"--model {cfg.model} is a ×{pipe.scale_factor} pipeline but scale is {cfg.scale}.")
+    check_vae_factor(cfg, pipe.latent_factor)
+    run = Run(cfg, log=log)
+    acc, device = run.accelerator, run.device
+    pipe.to(device)
+    vae, unet = pipe.vae, pipe.unet
+    freeze(vae, unet, pipe.null_embedding)
+    params = decoder_parameters(vae)
+    for p in params:
+        p.requires_grad_(True)
+    vae.decoder.train()
+    if cfg.gradient_checkpointing:
+        vae.enable_gradient_checkpointing()
+    decoder = LatentDecoder(vae)
+    last_layer = vae.decoder.conv_out.weight
+    loss_fn, _disc, disc_optim, has_lpips = build_gan(cfg, run, log)
+    opt = adam(params, cfg)
+    decoder_p, opt_p = acc.prepare(decoder, opt)
+    ema = run.make_ema(params)
+    latent_c, f = vae.config.latent_channels, pipe.latent_factor
+    log(f"Decoder stage: LPIPS {'on' if has_lpips else 'OFF'}, GAN from step {cfg.disc_start}.")
+
+    def step_fn(hr_u8: torch.Tensor, idx: torch.Tensor, step: int) -> StepOutput:
+        hr = to_float(hr_u8, device)
+        lr = synthesize_lr(hr, cfg.scale, cfg.degradation, seeds_for(cfg, idx, _DEGRADE))[0]
+        z_1 = randn_per_sample((latent_c, cfg.crop // f, cfg.crop // f), seeds_for(cfg, idx, _NOISE), device)
+        x0 = one_step_latents(unet, vae, pipe.null_embedding(hr.shape[0]), lr, cfg.scale, z_1)
+        x_hat = decoder_p(x0)
+        x = hr * 2 - 1
+        gen = loss_fn.generator_loss(x, x_hat, step=step, last_layer=last_layer)
+        out = {"decoder": gen.loss}
+        if loss_fn.gan_active(step):
+            out["disc"] = loss_fn.discriminator_loss(x, x_hat)
+        return StepOutput(out, gen.logs)
+
+    run.fit(step_fn, source, trainables=[decoder_p, _disc], optims=[Optim("decoder", opt_p, params, cfg.lr),
+            disc_optim], ema=ema, ema_params=params)  # fmt: skip
+    if ema is not None:
+        ema.copy_to(params)
+    vae.eval()
+    lineage = (f"{pipe.config.lineage}; decoder fine-tuned (LDM loss, LPIPS {'on' if has_lpips else 'off'}, "
+               f"{cfg.steps} steps)")  # fmt: skip
+    out = with_components(pipe, lineage=lineage)
+    return run.save_result("pipeline", lambda p: out.save_pretrained(str(p))).parent

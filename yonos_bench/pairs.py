@@ -193,9 +193,10 @@ def make_source_pairs(spec: ProtocolSpec, src: SourceImage, out_dir: Path) -> tu
 
 
 def _make_source_pairs_job(args: tuple[ProtocolSpec, SourceImage, Path]) -> tuple[list[dict], list[dict]]:
-    import torch
+    if args[0].pairs.lr_from == "degrade":
+        import torch
 
-    torch.set_num_threads(1)  # one process per core; results never depend on thread count
+        torch.set_num_threads(1)  # one process per core; results never depend on thread count
     return make_source_pairs(*args)
 
 

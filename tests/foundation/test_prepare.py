@@ -4,6 +4,7 @@ determinism, idempotency, atomicity, and every bad-input case of the issue."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -184,3 +185,41 @@ def test_given_pairs_and_size_mismatch(tmp_path, write_spec, synth):
         match=r"HR \S+0001.png is 32x36 and LR \S+0001.png is 8x8; the rule 'given' needs HR exactly 4 x LR",
     ):
         prepare(spec, root, progress=False)
+
+
+def test_realesrgan_regeneration_per_crop_seeds(tmp_path, write_spec, synth):
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        synth.save(tmp_path / "a" / "rg" / "HR" / f"im{i}.png", rng.integers(0, 256, (100, 90, 3), np.uint8))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    spec = write_spec(
+        synth.base_spec(
+            "regen",
+            expected_pairs=4,
+            source={
+                "dataset": "synthetic",
+                "url": "https://example.org",
+                "root": "rg",
+                "hr": "HR/*.png",
+                "count": 2,
+            },
+            pairs={
+                "rule": "random_patches",
+                "lr_from": "degrade",
+                "degradation": "realesrgan",
+                "lr_size": 16,
+                "per_image": 2,
+            },
+        )
+    )
+    a = prepare(spec, tmp_path / "a", progress=False)
+    b = prepare(spec, tmp_path / "b", progress=False)
+    assert a.digest == b.digest
+    for p in a.pairs:
+        top, left, h, w = p.crop_box_lr
+        assert p.crop_box_hr == (4 * top, 4 * left, 64, 64)
+        assert read_rgb8(p.lr_path).shape == (16, 16, 3) and read_rgb8(p.hr_path).shape == (64, 64, 3)
+        assert p.degradation["name"] == "realesrgan" and p.degradation["applied_to"] == "HR crop"
+        assert isinstance(p.degradation["params"], dict)  # the sampled parameters, recorded
+    assert len({p.seed for p in a.pairs}) == 4
+    assert len({p.lr_pixels_sha256 for p in a.pairs}) == 4

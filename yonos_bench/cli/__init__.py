@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from . import data as _data_cli
 from . import metrics as _metrics_cli
+from . import models as _models_cli
 from . import protocols as _protocols_cli
 from . import weights as _weights_cli
 
@@ -49,6 +50,7 @@ app.add_typer(_protocols_cli.app, name="protocols")
 app.add_typer(_data_cli.app, name="data")
 app.add_typer(_metrics_cli.app, name="metrics")
 app.add_typer(_weights_cli.app, name="weights")
+app.add_typer(_models_cli.app, name="models")
 
 
 def main() -> None:

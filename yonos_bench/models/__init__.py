@@ -7,7 +7,8 @@
   single-image SR checkpoint spandrel recognises;
 * a diffusers pipeline folder (``model_index.json``): a ``YonosSRPipeline``,
   ``LDMSuperResolutionPipeline`` or ``StableDiffusionUpscalePipeline``;
-* a folder of images: outputs produced elsewhere, matched to the pairs by id (give ``scale``).
+* a folder of images: outputs produced elsewhere, matched to the pairs by id (give ``scale``);
+* a model-card YAML file anywhere (a user's own card, e.g. one with ``adapter: command``).
 
 Adapters are imported only here, when a model is loaded, so listing cards imports no
 backend (torch, diffusers, spandrel).
@@ -112,6 +113,10 @@ def resolve_card(
     if text in names and not isinstance(name_or_card_or_path, Path):
         return load_card(text), None
     path = Path(text).expanduser()
+    if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
+        from .registry import load_card_file
+
+        return load_card_file(path), None
     if path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES:
         return _adhoc(path, "spandrel", scale or 0, {}), path
     if path.is_dir() and (path / "model_index.json").is_file():

@@ -17,7 +17,10 @@ checks what comes back, so every adapter obeys the same rules.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import YonosError
@@ -179,7 +182,7 @@ def check_output(sr: Any, lr: torch.Tensor, scale: int, name: str) -> torch.Tens
         )
     if not torch.isfinite(sr).all():
         raise YonosError(f"Model '{name}' produced NaN or inf values (try --dtype fp32).")
-    return sr.float().clamp_(0.0, 1.0)
+    return sr.float().clamp(0.0, 1.0)  # out of place: sr may be an inference-mode tensor
 
 
 def require_scale(model: SRModel, scale: int, what: str = "the protocol") -> None:
@@ -242,3 +245,39 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, 
     if ph - rh or pw - rw:
         x = F.pad(x, (0, pw - rw, 0, ph - rh), mode="replicate")
     return x, h, w
+
+
+# --------------------------------------------------------------------------- digests
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """sha256 of a file, cached per process by (path, size, mtime)."""
+    from ..weights import sha256_of
+
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_of(p)
+    return _DIGESTS[key]
+
+
+def combined_digest(entries: Sequence[tuple[str, str]]) -> str:
+    """One sha256 over (relative path, file sha256) pairs, order-independent."""
+    h = hashlib.sha256()
+    for rel, digest in sorted(entries):
+        h.update(f"{rel}\0{digest}\n".encode())
+    return h.hexdigest()
+
+
+def folder_digest(folder: str | os.PathLike) -> str:
+    """Digest of every regular, non-hidden file below ``folder`` (a pipeline folder)."""
+    root = Path(folder)
+    entries = [
+        (p.relative_to(root).as_posix(), file_digest(p))
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
+    return combined_digest(entries)

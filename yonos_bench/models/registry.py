@@ -64,7 +64,7 @@ ADAPTER_OPTIONS: Mapping[str, Mapping[str, tuple[tuple[type, ...], bool, Callabl
                 "negative_prompt": (_STR, False, None),
                 "guidance_scale": (_FLOAT, False, _min(0)),
             },
-            "yonos": {},
+            "yonos": {"tile_size": (_INT, True, _min(1)), "tile_overlap": (_INT, True, _min(0))},
             "folder": {
                 "outputs": (_STR, True, None),
                 "template": (_STR, False, None),

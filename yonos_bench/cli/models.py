@@ -1,0 +1,191 @@
+"""``yonos-bench models``: the model cards (wrapped baselines, YONOS pipelines, paper-only rows)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Model cards: list them, show one (weights, options, reported numbers).", no_args_is_help=True
+)
+
+WeightsDirOpt = Annotated[
+    Path | None, typer.Option("--weights-dir", help="Weights folder (default: $YONOS_WEIGHTS).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+_STATE_HELP = {
+    "present": "all weight files present",
+    "missing": "weights missing (yonos-bench weights fetch, or train/copy the pipeline)",
+    "partial": "some weight files missing",
+    "none": "needs no weights",
+    "outputs": "reads outputs you produce with the authors' code (option outputs=DIR)",
+    "external": "runs an external command",
+    "paper-only": "published numbers only; cannot run",
+}
+
+
+def _row(card, weights_dir) -> dict:
+    return {
+        "name": card.name,
+        "display_name": card.display_name,
+        "adapter": card.adapter,
+        "scale": card.scale,
+        "steps": card.steps,
+        "weights": card.weights_state(weights_dir),
+        "reported": len(card.reported),
+    }
+
+
+@app.command("list")
+def list_cmd(weights_dir: WeightsDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Every model card: name, adapter, scale, default steps, weights present/missing."""
+    from ..models.registry import list_cards
+
+    rows = [_row(c, weights_dir) for c in list_cards()]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Model cards (yonos-bench models show NAME for details)")
+    for col in ("name", "adapter", "scale", "steps", "weights", "reported"):
+        table.add_column(col, no_wrap=True)
+    for r in rows:
+        steps = "-" if r["steps"] is None else str(r["steps"])
+        table.add_row(
+            r["name"],
+            r["adapter"],
+            f"x{r['scale']}",
+            steps,
+            r["weights"],
+            str(r["reported"]),
+        )
+    console = Console(soft_wrap=True)
+    console.print(table)
+    used = sorted({r["weights"] for r in rows})
+    console.print("weights: " + "; ".join(f"{s} = {_STATE_HELP[s]}" for s in used), highlight=False)
+
+
+def card_details(card, weights_dir) -> dict:
+    """Everything ``models show`` prints, as plain data."""
+    from ..weights import check
+
+    files = []
+    for w in card.weights:
+        st = check(w, weights_dir, verify=False)
+        files.append(
+            {
+                "name": w.name,
+                "path": str(st.path),
+                "present": st.state != "missing",
+                "url": w.url or None,
+                "sha256": w.sha256 or "recorded at first fetch, enforced after",
+                "note": w.note or None,
+            }
+        )
+    details = {
+        **_row(card, weights_dir),
+        "paper_names": list(card.paper_names),
+        "supports_steps": card.supports_steps,
+        "description": card.description,
+        "citation": card.citation,
+        "license": card.license,
+        "homepage": card.homepage or None,
+        "options": dict(card.options),
+        "weight_files": files,
+        "notes": list(card.notes),
+        "file": card.file,
+        "reported_numbers": [
+            {
+                "protocol": r.protocol,
+                "metric": r.metric,
+                "label": r.label,
+                "steps": r.steps,
+                "value": r.value,
+                "source": r.source,
+                "note": r.note or None,
+            }
+            for r in card.reported
+        ],
+    }
+    if card.hf_repo is not None:
+        details["hf_repo"] = {
+            "repo": card.hf_repo.repo,
+            "revision": card.hf_repo.revision,
+            "folder": str(card.hf_repo.path(weights_dir)),
+        }
+    if card.pipeline is not None:
+        details["pipeline_folder"] = {
+            "path": str(card.pipeline.path(weights_dir)),
+            "env": card.pipeline.env,
+            "present": card.pipeline.is_present(weights_dir),
+        }
+    return details
+
+
+@app.command("show")
+def show_cmd(
+    name: Annotated[str, typer.Argument(help="Model card name (see `models list`).")],
+    weights_dir: WeightsDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One card: what it is, how it runs, its weight files and the numbers papers report for it."""
+    from ..models.registry import load_card
+
+    d = card_details(load_card(name), weights_dir)
+    if as_json:
+        typer.echo(json.dumps(d, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    c = Console(soft_wrap=True, highlight=False)
+    c.print(
+        f"[bold]{d['name']}[/bold] ({d['display_name']}) — adapter {d['adapter']}, x{d['scale']}, "
+        f"default steps {d['steps'] if d['steps'] is not None else '-'}"
+    )
+    c.print(d["description"], markup=False)
+    c.print(f"Citation: {d['citation']}", markup=False)
+    c.print(f"License: {d['license']}", markup=False)
+    if d["homepage"]:
+        c.print(f"Homepage: {d['homepage']}", markup=False)
+    if d["options"]:
+        c.print("Options: " + ", ".join(f"{k}={v!r}" for k, v in d["options"].items()), markup=False)
+    if "hf_repo" in d:
+        h = d["hf_repo"]
+        c.print(f"Hugging Face repo: {h['repo']} @ {h['revision']} -> {h['folder']}", markup=False)
+    if "pipeline_folder" in d:
+        p = d["pipeline_folder"]
+        env = f" (or ${p['env']})" if p["env"] else ""
+        c.print(
+            f"Pipeline folder: {p['path']}{env}: {'present' if p['present'] else 'missing'}", markup=False
+        )
+    for w in d["weight_files"]:
+        state = "present" if w["present"] else "MISSING"
+        c.print(
+            f"Weight file {w['name']}: {w['path']} [{state}]; url {w['url'] or '-'}; sha256 {w['sha256']}",
+            markup=False,
+        )
+        if w["note"]:
+            c.print(f"  {w['note']}", markup=False)
+    for n in d["notes"]:
+        c.print(f"Note: {n}", markup=False)
+    if d["reported_numbers"]:
+        t = Table(title=f"Numbers reported for {d['name']}")
+        for col in ("protocol", "metric", "label", "steps", "value", "source"):
+            t.add_column(col, overflow="fold")
+        for r in d["reported_numbers"]:
+            t.add_row(
+                r["protocol"],
+                r["metric"],
+                r["label"],
+                "-" if r["steps"] is None else str(r["steps"]),
+                f"{r['value']:g}",
+                r["source"],
+            )
+        c.print(t)

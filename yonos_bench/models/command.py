@@ -1,0 +1,163 @@
+"""Drive another repository's inference script: an external command on a folder of LR images.
+
+Option ``command`` is a template such as
+``python inference.py -i {input} -o {output} --scale {scale}`` with the fields
+
+* ``{input}`` — a fresh folder holding the batch's LR images as ``<pair id>.png`` (8-bit:
+  the protocols' LR are 8-bit PNGs, so nothing is lost),
+* ``{output}`` — an empty folder the command must write the SR images to,
+* ``{scale}``, and optionally ``{steps}`` (the model then takes steps) and ``{seed}``.
+
+The template is split like a shell line (``shlex``) and each token filled separately, so
+paths with spaces stay one argument; no shell is involved. Outputs are matched by
+``outputs_template`` (default ``{id}``, any image extension; see the folder adapter) and
+must be exactly ``scale ×`` the LR size. With ``{seed}`` the command runs once per image
+with that image's seed (so an output never depends on the batch); otherwise once per batch.
+A non-zero exit, a timeout, or missing outputs raise an error quoting the end of the
+command's stderr. ``cwd`` sets the working directory (the other repository).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import string
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..errors import YonosError
+from ..imageio import to_uint8, write_png
+from .base import ScaleMismatchError, SRModelBase
+from .folder import OutputMatcher, expand_path, read_output
+
+FIELDS = ("input", "output", "scale", "steps", "seed")
+TAIL_LINES = 20
+
+
+def template_fields(template: str) -> set[str]:
+    try:
+        return {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as e:
+        raise ValueError(f"command: malformed template {template!r}: {e}") from None
+
+
+def _tail(text: str | bytes | None) -> str:
+    if not text:
+        return "(no stderr output)"
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lines = text.rstrip().splitlines()
+    return "\n".join(lines[-TAIL_LINES:])
+
+
+class CommandModel(SRModelBase):
+    def __init__(self, name, template, scale, *, default_steps, outputs_template, cwd, timeout_s):
+        fields = template_fields(template)
+        unknown = fields - set(FIELDS)
+        if unknown:
+            raise ValueError(
+                f"command: unknown field(s) {sorted(unknown)} in {template!r}; allowed: {', '.join(FIELDS)}"
+            )
+        for need in ("input", "output"):
+            if need not in fields:
+                raise ValueError(f"command: the template must use {{{need}}}, got {template!r}")
+        self.argv_template = shlex.split(template)
+        self.template = template
+        self.name = name
+        self.scale = int(scale)
+        self.supports_steps = "steps" in fields
+        self.default_steps = default_steps if self.supports_steps else None
+        if self.supports_steps and default_steps is None:
+            raise ValueError("steps: a command using {steps} needs a default number of steps on its card")
+        self.per_image = "seed" in fields
+        self.outputs_template = outputs_template
+        self.cwd = expand_path(cwd) if cwd else None
+        if self.cwd is not None and not self.cwd.is_dir():
+            raise YonosError(f"Model '{name}': working directory {self.cwd} does not exist.")
+        self.timeout_s = float(timeout_s)
+        self.weights_digest = hashlib.sha256(f"{template}\0{self.cwd or ''}".encode()).hexdigest()
+        self.info = {"adapter": "command", "command": template, "cwd": str(self.cwd or "")}
+
+    def _upscale(self, lr, steps, seeds, names):
+        names = names if names is not None else [f"{i:06d}" for i in range(lr.shape[0])]
+        if len(set(names)) != len(names):
+            raise ValueError("names: pair ids in a batch must be unique")
+        groups = [[i] for i in range(len(names))] if self.per_image else [list(range(len(names)))]
+        out: list[torch.Tensor | None] = [None] * len(names)
+        for idx in groups:
+            ys = self._run([lr[i] for i in idx], [names[i] for i in idx], steps, seeds[idx[0]])
+            for i, y in zip(idx, ys, strict=True):
+                out[i] = y
+        return torch.stack(out).to(lr.device)  # type: ignore[arg-type]
+
+    def _run(self, images, names, steps, seed) -> list[torch.Tensor]:
+        with tempfile.TemporaryDirectory(prefix="yonos-cmd-") as tmp:
+            inp, outp = Path(tmp) / "lr", Path(tmp) / "sr"
+            inp.mkdir()
+            outp.mkdir()
+            for img, n in zip(images, names, strict=True):
+                write_png(inp / f"{n}.png", to_uint8(img))
+            values = {
+                "input": str(inp),
+                "output": str(outp),
+                "scale": self.scale,
+                "steps": steps,
+                "seed": seed,
+            }
+            argv = [tok.format(**values) for tok in self.argv_template]
+            shown = shlex.join(argv)
+            try:
+                proc = subprocess.run(
+                    argv, cwd=self.cwd, capture_output=True, timeout=self.timeout_s, check=False
+                )
+            except FileNotFoundError:
+                raise YonosError(
+                    f"Model '{self.name}': command not found: {argv[0]!r} (in `{shown}`)."
+                ) from None
+            except subprocess.TimeoutExpired as e:
+                raise YonosError(
+                    f"Model '{self.name}': `{shown}` did not finish within {self.timeout_s:g} s.\n"
+                    f"--- stderr (last lines) ---\n{_tail(e.stderr)}"
+                ) from None
+            if proc.returncode != 0:
+                raise YonosError(
+                    f"Model '{self.name}': `{shown}` exited with status {proc.returncode}.\n"
+                    f"--- stderr (last lines) ---\n{_tail(proc.stderr)}"
+                )
+            if not any(p.is_file() for p in outp.rglob("*")):
+                raise YonosError(
+                    f"Model '{self.name}': `{shown}` exited normally but wrote nothing to {outp}.\n"
+                    f"--- stderr (last lines) ---\n{_tail(proc.stderr)}"
+                )
+            matcher = OutputMatcher(outp, self.outputs_template)
+            try:
+                found = matcher.match(names, allow_extra=True)
+            except YonosError as e:
+                raise YonosError(
+                    f"Model '{self.name}': {e}\n--- stderr (last lines) ---\n{_tail(proc.stderr)}"
+                ) from None
+            return [
+                read_output(found[n], tuple(img.shape[-2:]), self.scale)
+                for img, n in zip(images, names, strict=True)
+            ]
+
+
+def build(card, *, device, dtype, weights_dir, options, scale, path) -> CommandModel:
+    del device, dtype, weights_dir, path
+    template = options["command"]
+    if scale is not None and scale != card.scale and "{scale}" not in template:
+        raise ScaleMismatchError(
+            f"Model '{card.name}' runs a fixed x{card.scale} command (no {{scale}} in its template) but x{scale} is needed."
+        )
+    return CommandModel(
+        card.name,
+        template,
+        scale if scale is not None else card.scale,
+        default_steps=card.steps,
+        outputs_template=options.get("outputs_template", "{id}"),
+        cwd=options.get("cwd"),
+        timeout_s=options.get("timeout_s", 3600.0),
+    )

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from .registry import DETERMINISTIC_DEGRADATIONS, HrResizeSpec, SubsetSpec
+from .errors import ImageError
+from .imageio import encode_png, pixel_sha256, read_rgb8
+from .registry import DETERMINISTIC_DEGRADATIONS, HrResizeSpec, ProtocolSpec, SubsetSpec
+from .sources import SourceImage
 
 T = TypeVar("T")
 Box = tuple[int, int, int, int]
@@ -160,3 +164,99 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, float):
         return float(obj)
     return obj
+
+
+# ------------------------------------------------------------------- one source image
+
+
+def _pair_id(key: str, k: int | None, per_image: int | None) -> str:
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in key)
+    if k is None:
+        return safe
+    return f"{safe}_p{k:0{max(2, len(str(per_image - 1)))}d}"
+
+
+def _lr_grid(spec: ProtocolSpec, src: SourceImage, lr, hr) -> tuple[int, int]:
+    """LR size, after checking the LR/HR relation the rule demands."""
+    s = spec.scale
+    if lr is None:  # LR made per HR crop: the LR grid is the HR size // scale
+        return hr.shape[0] // s, hr.shape[1] // s
+    if hr is None:
+        return lr.shape[:2]
+    (lh, lw), (hh, hw) = lr.shape[:2], hr.shape[:2]
+    exact = spec.pairs.rule == "given"
+    ok = (hh, hw) == (lh * s, lw * s) if exact else (hh // s, hw // s) == (lh, lw)
+    if not ok:
+        need = "exactly" if exact else "floor(HR / scale) =="
+        raise ImageError(
+            f"Protocol '{spec.name}': HR {src.hr} is {hw}x{hh} and LR {src.lr} is {lw}x{lh}; the rule "
+            f"'{spec.pairs.rule}' needs HR {need} {s} x LR."
+        )
+    return lh, lw
+
+
+def make_source_pairs(spec: ProtocolSpec, src: SourceImage, out_dir: Path) -> tuple[list[dict], list[dict]]:
+    """Make (and write under ``out_dir``) every pair of one source image.
+
+    Returns (manifest records, skipped entries). Pure function of (spec, source pixels)."""
+    p, s = spec.pairs, spec.scale
+    hr = read_rgb8(src.hr) if src.hr is not None else None
+    lr = read_rgb8(src.lr) if src.lr is not None else None
+    image_seed = derive_seed(spec.seed, src.key)
+    whole_record = None
+    if p.hr_resize is not None:
+        hr = resize_hr(hr, p.hr_resize)
+    if p.lr_from == "degrade" and p.degradation in DETERMINISTIC_DEGRADATIONS:
+        hr = modcrop(hr, s)
+        lr, whole_record = degrade_whole(hr, p.degradation, s)
+        if p.hr_resize is not None:
+            whole_record["hr_resize"] = {"method": p.hr_resize.method, "size": p.hr_resize.size}
+    h, w = _lr_grid(spec, src, lr, hr)
+
+    if p.rule in ("center_crop", "random_patches") and (h < p.lr_size or w < p.lr_size):
+        name = src.lr if src.lr is not None else src.hr
+        reason = f"LR grid {w}x{h} is smaller than the {p.lr_size}x{p.lr_size} LR crop"
+        if p.too_small == "skip":
+            return [], [{"source": src.key, "reason": reason}]
+        raise ImageError(
+            f"Protocol '{spec.name}': image {name}: {reason} (the protocol's rule too_small is 'error')."
+        )
+    if p.rule == "random_patches":
+        boxes = random_boxes(h, w, p.lr_size, p.per_image, image_seed)
+        seeds = [derive_seed(spec.seed, src.key, k) for k in range(p.per_image)]
+        ids = [_pair_id(src.key, k, p.per_image) for k in range(p.per_image)]
+    else:
+        boxes = [center_box(h, w, p.lr_size) if p.rule == "center_crop" else (0, 0, h, w)]
+        seeds, ids = [image_seed], [_pair_id(src.key, None, None)]
+
+    hr_boxes = [scale_box(b, s) for b in boxes]
+    hr_patches = [crop(hr, b) for b in hr_boxes] if hr is not None else [None] * len(boxes)
+    if lr is not None:
+        lr_patches = [(crop(lr, b), whole_record) for b in boxes]
+    else:  # random degradation, one seed per HR crop
+        lr_patches = degrade_patches(hr_patches, p.degradation, s, seeds)
+
+    records = []
+    for pid, box, hbox, seed, hp, (lp, deg) in zip(
+        ids, boxes, hr_boxes, seeds, hr_patches, lr_patches, strict=True
+    ):
+        rec: dict[str, Any] = {
+            "id": pid,
+            "source": src.key,
+            "seed": seed,
+            "crop_box_lr": None if p.rule == "given" else list(box),
+            "crop_box_hr": None if (p.rule == "given" or hp is None) else list(hbox),
+            "degradation": deg,
+            "lr": f"lr/{pid}.png",
+            "hr": None if hp is None else f"hr/{pid}.png",
+        }
+        for kind, arr in (("lr", lp), ("hr", hp)):
+            if arr is None:
+                rec[f"{kind}_sha256"] = rec[f"{kind}_pixels_sha256"] = None
+                continue
+            data = encode_png(arr)
+            (out_dir / rec[kind]).write_bytes(data)
+            rec[f"{kind}_sha256"] = hashlib.sha256(data).hexdigest()
+            rec[f"{kind}_pixels_sha256"] = pixel_sha256(arr)
+        records.append(rec)
+    return records, []

@@ -240,3 +240,41 @@ def test_env_and_default_data_root(paired_root, write_spec, synth, monkeypatch):
     assert pp.path == root / "prepared" / "env-v1"
     assert os.path.isdir(pp.path)
     shutil.rmtree(pp.path)
+
+
+def test_sigkill_mid_prepare_never_looks_prepared(paired_root, write_spec, synth):
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    root = paired_root(sizes=[(32, 32)] * 6)
+    spec = write_spec(synth.base_spec("killed", expected_pairs=18, **{"source.count": 6}))
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        import yonos_bench.pairs as m
+        from yonos_bench.registry import load_spec_file
+        real = m.make_source_pairs
+        def slow(*a):
+            out = real(*a)
+            print("one image done", flush=True)
+            time.sleep(30)
+            return out
+        m.make_source_pairs = slow
+        m.prepare(load_spec_file({str(spec.file)!r}), {str(root)!r}, progress=False)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "one image done"  # files are being written now
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    final = prepared_dir(spec, root)
+    leftovers = list(final.parent.iterdir())
+    assert not final.exists() and len(leftovers) == 1 and leftovers[0].name.startswith(".killed-v1.tmp-")
+    pp = load_prepared(spec, root)  # not taken for prepared: prepares afresh, cleans the leftover
+    assert pp.action == "prepared" and len(pp.pairs) == 18
+    assert [p.name for p in final.parent.iterdir()] == ["killed-v1"]

@@ -7,9 +7,8 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
-
 import pytest
+from PIL import Image, ImageFilter
 
 from yonos_bench.imageio import write_png
 

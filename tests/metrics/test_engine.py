@@ -74,19 +74,36 @@ def test_one_pass_equals_each_backend_called_on_its_own(pairs):
             one = net(to_tensor(read_rgb8(s))[None], to_tensor(read_rgb8(h))[None], normalize=True)
         assert ev.per_image["lpips-alex"][i] == pytest.approx(one.item(), abs=1e-5)
     # FID: clean-fid's own folder pipeline (its decoding, its clean resize) with the same extractor
-    ref = compute_fid(str(root / "sr"), str(root / "hr"), mode="clean", custom_feat_extractor=ext,
-                      num_workers=0, device=torch.device("cpu"), verbose=False, batch_size=4)
+    ref = compute_fid(
+        str(root / "sr"),
+        str(root / "hr"),
+        mode="clean",
+        custom_feat_extractor=ext,
+        num_workers=0,
+        device=torch.device("cpu"),
+        verbose=False,
+        batch_size=4,
+    )
     assert ref > 0.01 and ev.summary["fid-clean"].mean == pytest.approx(ref, rel=1e-5)
     assert "unreliable: 8 < 1000 images" in ev.summary["fid-clean"].note
-    f_sr = get_folder_features(str(root / "sr"), ext, num_workers=0, device=torch.device("cpu"), verbose=False)
-    f_hr = get_folder_features(str(root / "hr"), ext, num_workers=0, device=torch.device("cpu"), verbose=False)
+    f_sr = get_folder_features(
+        str(root / "sr"), ext, num_workers=0, device=torch.device("cpu"), verbose=False
+    )
+    f_hr = get_folder_features(
+        str(root / "hr"), ext, num_workers=0, device=torch.device("cpu"), verbose=False
+    )
     with np.load(ev.feature_files["sr"]) as z:  # our clean-mode preprocessing == clean-fid's
-        assert np.allclose(z["feats"], f_sr, atol=1e-5)
+        order = np.argsort([p.name for p in sr])  # clean-fid sorts the folder by name
+        assert np.allclose(z["feats"][order], f_sr, atol=1e-5)
     np.random.seed(0)
     assert ev.summary["kid-clean"].mean == pytest.approx(kernel_distance(f_sr, f_hr), rel=1e-5)
     assert {"pyiqa", "clean-fid", "torch"} <= set(ev.backend_versions)
     assert ev.preset_args["psnr-y"] == {
-        "metric_name": "psnr", "test_y_channel": True, "color_space": "ycbcr", "crop_border": 0, "eps": 1e-8
+        "metric_name": "psnr",
+        "test_y_channel": True,
+        "color_space": "ycbcr",
+        "crop_border": 0,
+        "eps": 1e-8,
     }
 
 
@@ -96,8 +113,14 @@ def test_musiq_random_init_through_pyiqa_matches_direct_calls(pairs):
     _, sr, _ = pairs
     torch.manual_seed(0)
     musiq = pyiqa.create_metric("musiq", pretrained=False, device="cpu")
-    ev = evaluate(sr[:2], None, ["musiq-koniq", "psnr-y"], backends={"musiq-koniq": lambda s, h: musiq(s)},
-                  batch_size=2, n_boot=50)
+    ev = evaluate(
+        sr[:2],
+        None,
+        ["musiq-koniq", "psnr-y"],
+        backends={"musiq-koniq": lambda s, h: musiq(s)},
+        batch_size=2,
+        n_boot=50,
+    )
     assert ev.unavailable == {"psnr-y": "psnr-y needs HR reference images; none were given."}
     for i, s in enumerate(sr[:2]):
         assert ev.per_image["musiq-koniq"][i] == pytest.approx(musiq(str(s)).item(), abs=1e-4)
@@ -105,8 +128,12 @@ def test_musiq_random_init_through_pyiqa_matches_direct_calls(pairs):
 
 def test_sharded_passes_merge_to_the_single_pass_result(pairs):
     _, sr, hr = pairs
-    kw = dict(backends={"lpips-alex": (lambda n: lambda s, h: n(s, h, normalize=True).reshape(-1))(lpips_random())},
-              feature_extractor=CountingExtractor(), n_boot=100, batch_size=2)
+    kw = dict(
+        backends={"lpips-alex": (lambda n: lambda s, h: n(s, h, normalize=True).reshape(-1))(lpips_random())},
+        feature_extractor=CountingExtractor(),
+        n_boot=100,
+        batch_size=2,
+    )
     ids = ["psnr-y", "lpips-alex", "fid-clean"]
     whole = evaluate(sr, hr, ids, **kw)
     shard1 = score_pairs(sr, hr, ids, shard=(1, 2), **kw)
@@ -141,8 +168,14 @@ def test_hr_features_are_cached_per_key_and_sr_features_per_cell(pairs, tmp_path
     assert (tmp_path / "cell" / "sr_features.npz").is_file()
     ext.seen = 0
     missing_hr = [tmp_path / "nowhere" / p.name for p in hr]  # cached: HR is not even decoded
-    second = evaluate(sr, missing_hr, ["fid-clean"], feature_extractor=ext, feature_cache=cache,
-                      pair_ids=[p.stem for p in sr])
+    second = evaluate(
+        sr,
+        missing_hr,
+        ["fid-clean"],
+        feature_extractor=ext,
+        feature_cache=cache,
+        pair_ids=[p.stem for p in sr],
+    )
     assert ext.seen == 8
     assert second.summary["fid-clean"].mean == first.summary["fid-clean"].mean
     other = FeatureCache(tmp_path / "features", "otherdigest")
@@ -180,7 +213,9 @@ def test_a_corrupt_weight_file_is_refused_with_both_hashes(pairs, tmp_path):
 def test_size_mismatch_names_the_pair(pairs, tmp_path):
     _, sr, hr = pairs
     write_png(tmp_path / "odd.png", np.zeros((60, 64, 3), np.uint8))
-    with pytest.raises(ImageError, match=r"size mismatch for pair astronaut_000.png: SR .* is 64x64, HR .*odd.png is 64x60"):
+    with pytest.raises(
+        ImageError, match=r"size mismatch for pair astronaut_000.png: SR .* is 64x64, HR .*odd.png is 64x60"
+    ):
         evaluate([sr[0]], [tmp_path / "odd.png"], ["psnr-y"])
     write_png(tmp_path / "tiny.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ImageError, match="too small .* at least 11 px"):
@@ -199,5 +234,7 @@ def test_nan_values_are_reported_not_averaged(pairs):
     assert math.isnan(ev.per_image["lpips-alex"][0])
     s = ev.summary["lpips-alex"]
     assert (s.mean, s.n, s.n_nan) == (1.0, 3, 1)
-    assert ev.warnings == ["lpips-alex: 1 non-finite per-image values excluded from the mean (pairs astronaut_000...)"]
+    assert ev.warnings == [
+        "lpips-alex: 1 non-finite per-image values excluded from the mean (pairs astronaut_000...)"
+    ]
     assert "nan" in ev.per_image_csv().splitlines()[1]

@@ -63,7 +63,9 @@ def test_kid_equals_clean_fid_kernel_distance_with_the_same_seed():
     assert np.array_equal(np.random.get_state()[1], state[1])  # caller's RNG untouched
     assert kid_from_features(a, b, num_subsets=20, max_subset_size=50, seed=8) != got
     # whole sets (n <= subset size): every subset is a permutation, the seed is irrelevant
-    assert kid_from_features(a[:40], b[:40], seed=1) == pytest.approx(kid_from_features(a[:40], b[:40], seed=2))
+    assert kid_from_features(a[:40], b[:40], seed=1) == pytest.approx(
+        kid_from_features(a[:40], b[:40], seed=2)
+    )
     assert kid_from_features(b, b, num_subsets=5) < 1e-2 < kid_from_features(a, b + 2.0, num_subsets=5)
 
 

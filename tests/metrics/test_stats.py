@@ -58,8 +58,10 @@ def test_paired_bootstrap_detects_a_real_difference_and_not_a_null_one():
 
 def test_paired_bootstrap_null_coverage_and_input_checks():
     rng = np.random.default_rng(3)
-    inside = sum(paired_bootstrap(rng.normal(0, 1, 50), rng.normal(0, 1, 50), n_boot=300, seed=t).zero_inside
-                 for t in range(200))
+    inside = sum(
+        paired_bootstrap(rng.normal(0, 1, 50), rng.normal(0, 1, 50), n_boot=300, seed=t).zero_inside
+        for t in range(200)
+    )
     assert 0.89 <= inside / 200 <= 0.99
     with pytest.raises(ValueError, match="same pairs"):
         paired_bootstrap([1.0, 2.0], [1.0])

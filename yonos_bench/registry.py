@@ -234,6 +234,9 @@ def _check_semantics(spec: ProtocolSpec, where: str) -> None:
     s, p = spec.source, spec.pairs
     if s.count < 1:
         fail("source.count", "must be >= 1.")
+    for k, v in s.sha256.items():
+        if not re.fullmatch(r"[0-9a-f]{64}", v):
+            fail(f"source.sha256.{k}", f"must be 64 lowercase hex digits, got {v!r}.")
     if s.kind == "folder":
         if not s.root:
             fail("source.root", "is required for kind 'folder'.")

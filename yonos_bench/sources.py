@@ -102,17 +102,24 @@ def _package_sources(spec: ProtocolSpec) -> list[SourceImage]:
                 f"package '{pkg}' (install or reinstall it: pip install --force-reinstall "
                 f"{'scikit-image' if pkg == 'skimage' else pkg})."
             )
-        want = spec.source.sha256.get(key)
-        if want is not None:
-            got = sha256_file(path)
-            if got != want:
-                raise DataMissingError(
-                    f"Protocol '{spec.name}': source file {path} has sha256 {got}, but version "
-                    f"{spec.version} of the protocol was defined on a file with sha256 {want}. The installed "
-                    f"package ships a different image, so the pairs would not be the registered ones."
-                )
         images.append(SourceImage(key=key, hr=path, lr=None))
     return images
+
+
+def _check_pinned_hashes(spec: ProtocolSpec, images: list[SourceImage]) -> None:
+    """Files whose sha256 the spec pins (``source.sha256``, by key) must match it."""
+    for img in images:
+        want = spec.source.sha256.get(img.key)
+        path = img.lr if spec.lr_only else img.hr
+        if want is None or path is None:
+            continue
+        got = sha256_file(path)
+        if got != want:
+            raise DataMissingError(
+                f"Protocol '{spec.name}': source file {path} has sha256 {got}, but version {spec.version} "
+                f"of the protocol was defined on a file with sha256 {want}. This is a different image, so "
+                "the pairs would not be the registered ones."
+            )
 
 
 def _folder_sources(spec: ProtocolSpec, root: Path) -> list[SourceImage]:
@@ -159,8 +166,11 @@ def _folder_sources(spec: ProtocolSpec, root: Path) -> list[SourceImage]:
 def resolve_sources(spec: ProtocolSpec, data_root: str | os.PathLike | None = None) -> list[SourceImage]:
     """The protocol's source images in their canonical (sorted) order, counts checked."""
     if spec.source.kind == "package":
-        return _package_sources(spec)
-    return _folder_sources(spec, resolve_data_root(data_root))
+        images = _package_sources(spec)
+    else:
+        images = _folder_sources(spec, resolve_data_root(data_root))
+    _check_pinned_hashes(spec, images)
+    return images
 
 
 def source_status(spec: ProtocolSpec, data_root: str | os.PathLike | None = None) -> SourceStatus:
@@ -169,7 +179,9 @@ def source_status(spec: ProtocolSpec, data_root: str | os.PathLike | None = None
     layout = expected_layout(spec)
     if s.kind == "package":
         try:
-            found = len(_package_sources(spec))
+            images = _package_sources(spec)
+            _check_pinned_hashes(spec, images)
+            found = len(images)
             return SourceStatus(spec.name, "embedded", found, s.count, layout, s.url, "")
         except DataMissingError as e:
             return SourceStatus(spec.name, "missing", None, s.count, layout, s.url, str(e))

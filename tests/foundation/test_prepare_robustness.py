@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import yonos_bench.pairs as pairs_mod
-from yonos_bench.errors import DataMissingError, ImageError
+from yonos_bench.errors import DataMissingError, ImageError, SpecError
 from yonos_bench.imageio import read_rgb8, sha256_file
 from yonos_bench.pairs import load_prepared, prepare, prepared_dir
 
@@ -278,3 +278,15 @@ def test_sigkill_mid_prepare_never_looks_prepared(paired_root, write_spec, synth
     pp = load_prepared(spec, root)  # not taken for prepared: prepares afresh, cleans the leftover
     assert pp.action == "prepared" and len(pp.pairs) == 18
     assert [p.name for p in final.parent.iterdir()] == ["killed-v1"]
+
+
+def test_pinned_source_hash_mismatch_names_the_file(paired_root, write_spec, synth):
+    root = paired_root()
+    good = sha256_file(root / "synth" / "HR" / "img0.png")
+    spec = write_spec(synth.base_spec("pin", **{"source.sha256": {"img0": good, "img1": "1" * 64}}))
+    with pytest.raises(
+        DataMissingError, match=r"source file \S+/synth/HR/img1.png has sha256 [0-9a-f]{64}, but"
+    ):
+        prepare(spec, root, progress=False)
+    with pytest.raises(SpecError, match=r"key 'source.sha256.img0' must be 64 lowercase hex digits"):
+        write_spec(synth.base_spec("pin", **{"source.sha256": {"img0": "abc"}}))

@@ -1,0 +1,434 @@
+"""``run`` / ``sweep-steps``: models × steps over a protocol's pairs → one result per cell.
+
+Per cell (DESIGN.md "data flow"): check the cache → produce the missing SR images
+(:mod:`yonos_bench.generate`) → all metrics in one pass (:mod:`yonos_bench.metrics.engine`)
+→ ``per_image.csv`` and ``result.json`` (:mod:`yonos_bench.results`), written last and
+atomically. A finished cell whose images still match their recorded hashes is not
+touched unless ``force``; a corrupted ``result.json`` or image is detected and recomputed.
+
+Every user mistake is caught before any model runs: unknown protocol/model/metric,
+a model of another scale, ``--steps`` for a step-less model, an unwritable results
+folder, missing data (the ``data status`` message from :mod:`yonos_bench.pairs`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .cell_cache import ProgressLog, clear_logs, read_logs, verify_images
+from .errors import YonosError
+from .generate import Dist, dist_context, generate_images
+from .imageio import sha256_file
+from .paths import results_root as resolve_results_root
+from .provenance import describe_device, provenance, resolve_device
+from .results import (
+    PER_IMAGE_FILE,
+    RESULT_FILE,
+    SCHEMA,
+    SR_DIR,
+    CellKey,
+    ResultFileError,
+    cell_dir,
+    finite_or_none,
+    image_seed,
+    per_image_csv,
+    protocol_dir,
+    read_result,
+    write_result,
+)
+
+SR_FEATURES_FILE = "sr_features.npz"
+
+
+class OptionError(YonosError, ValueError):
+    """A command-line option has an unusable value (names the option)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    seed: int = 0
+    device: str | None = None  # None/"auto": cuda if available
+    dtype: str = "fp32"
+    batch_size: int = 8
+    metrics: tuple[str, ...] | None = None  # None: the protocol's metrics
+    data_root: Path | None = None
+    results_root: Path | None = None
+    weights_dir: Path | None = None
+    limit: int | None = None  # first K pairs only: a smoke run, marked not reportable
+    force: bool = False  # recompute images and metrics of finished cells
+    force_metrics: bool = False  # recompute metrics from the cached images
+    metric_batch_size: int = 8
+    progress: bool = True
+
+
+@dataclass
+class CellOutcome:
+    key: CellKey
+    folder: Path
+    status: str  # cached | computed | resumed | rescored
+    images_computed: int
+    result: dict[str, Any] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+
+def check_writable(root: Path) -> None:
+    """Fail before any work if results cannot be written under ``root``."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise YonosError(
+            f"Results folder {root} is not writable ({e.strerror or e}). "
+            "Choose another with --results DIR or set YONOS_RESULTS."
+        ) from None
+
+
+def validate_options(opts: RunOptions) -> None:
+    from .models.base import DTYPES
+
+    if opts.batch_size < 1:
+        raise OptionError(f"--batch-size must be >= 1, got {opts.batch_size}")
+    if opts.metric_batch_size < 1:
+        raise OptionError(f"--metric-batch-size must be >= 1, got {opts.metric_batch_size}")
+    if opts.limit is not None and opts.limit < 1:
+        raise OptionError(f"--limit must be >= 1, got {opts.limit}")
+    if opts.seed < 0:
+        raise OptionError(f"--seed must be >= 0, got {opts.seed}")
+    if opts.dtype not in DTYPES:
+        raise OptionError(f"--dtype must be one of {', '.join(DTYPES)}, got '{opts.dtype}'")
+
+
+def precheck_models(models: Sequence[str], scale: int, steps: Sequence[int | None]) -> None:
+    """Cheap checks from model cards (no weights loaded): scale and steps support.
+    Paths (trained pipelines) are checked when they load."""
+    from .models import ANY_SCALE
+    from .models.registry import load_card
+
+    for name in models:
+        if Path(name).expanduser().exists():
+            continue
+        card = load_card(name)  # unknown → did-you-mean
+        if not card.runnable:
+            raise YonosError(
+                f"Model '{name}' is paper-only (its numbers come from its paper; there is nothing to run)."
+            )
+        _check_model(
+            name, scale if card.adapter in ANY_SCALE else card.scale, card.supports_steps, scale, steps
+        )
+
+
+def _check_model(
+    name: str, model_scale: int, supports_steps: bool, scale: int, steps: Sequence[int | None]
+) -> None:
+    if int(model_scale) != int(scale):
+        raise YonosError(
+            f"Model '{name}' upscales x{model_scale} but the protocol is x{scale}; "
+            f"choose a x{scale} model (`yonos-bench models list` shows each model's scale)."
+        )
+    given = [s for s in steps if s is not None]
+    if given and not supports_steps:
+        raise YonosError(
+            f"--steps {','.join(map(str, given))}: model '{name}' takes no sampling steps; "
+            "run it without --steps (in a separate command from the diffusion models)."
+        )
+    if any(s is not None and s < 1 for s in steps):
+        raise OptionError(f"--steps must be positive integers, got {','.join(map(str, given))}")
+
+
+def run_benchmark(
+    protocol: str,
+    models: Sequence[str],
+    steps: Sequence[int | None] = (None,),
+    options: RunOptions | None = None,
+    *,
+    console=None,
+) -> list[CellOutcome]:
+    """Run every (model, steps) cell of ``protocol`` and return their outcomes."""
+    from .metrics.presets import get_preset
+    from .models import load_model
+    from .models.base import require_scale
+    from .pairs import prepare
+    from .registry import load_protocol
+
+    opts = options or RunOptions()
+    validate_options(opts)
+    if not models:
+        raise OptionError("--model: name at least one model")
+    spec = load_protocol(protocol)
+    metric_ids = list(dict.fromkeys(opts.metrics or spec.metrics))
+    for mid in metric_ids:
+        get_preset(mid)  # unknown → did-you-mean
+    precheck_models(models, spec.scale, steps)
+    root = resolve_results_root(opts.results_root)
+    check_writable(root)
+    device = resolve_device(opts.device)
+    dist = dist_context(device)
+    if dist.world > 1 and device.startswith("cuda"):
+        device = str(dist.state.device)
+    prepared = prepare(spec, opts.data_root, progress=opts.progress and dist.main)
+    pairs = list(prepared.pairs)
+    limit = opts.limit if opts.limit is not None and opts.limit < len(pairs) else None
+    if limit is not None:
+        pairs = pairs[:limit]
+    ui = _ui(console, opts.progress and dist.main)
+    outcomes: list[CellOutcome] = []
+    with ui.progress:
+        for name in models:
+            model = load_model(
+                name, device=device, dtype=opts.dtype, weights_dir=opts.weights_dir, scale=spec.scale
+            )
+            require_scale(model, spec.scale)
+            _check_model(model.name, model.scale, model.supports_steps, spec.scale, steps)
+            if hasattr(model, "check_names"):
+                model.check_names([p.id for p in pairs])
+            for s in dict.fromkeys(steps):
+                resolved = s if s is not None else (model.default_steps if model.supports_steps else None)
+                key = CellKey(
+                    spec.name, spec.version, prepared.digest, model.name, model.weights_digest,
+                    resolved, opts.seed, opts.dtype, limit,
+                )  # fmt: skip
+                ctx = _CellContext(
+                    key, spec, prepared, pairs, metric_ids, model, device, dist, opts, root, ui
+                )
+                outcome = run_cell(ctx)
+                for msg in outcome.messages:
+                    ui.say(msg)
+                outcomes.append(outcome)
+            del model
+    if dist.main and opts.progress:
+        ui.summary(outcomes, metric_ids)
+    return outcomes
+
+
+@dataclass
+class _CellContext:
+    key: CellKey
+    spec: Any
+    prepared: Any
+    pairs: list[Any]
+    metric_ids: list[str]
+    model: Any
+    device: str
+    dist: Dist
+    opts: RunOptions
+    root: Path
+    ui: Any
+
+
+def run_cell(c: _CellContext) -> CellOutcome:
+    folder = cell_dir(c.root, c.key)
+    sr_dir = folder / SR_DIR
+    kd = c.key.digest()
+    out = CellOutcome(c.key, folder, "computed", 0)
+    existing = _existing_result(folder / RESULT_FILE, kd, c.opts.force, out.messages)
+    if c.opts.force:
+        c.dist.barrier()
+        if c.dist.main:
+            (folder / RESULT_FILE).unlink(missing_ok=True)
+            clear_logs(folder)
+        c.dist.barrier()
+        existing = None
+    recorded = dict(existing["sr_images"]) if existing else {}
+    recorded.update(read_logs(folder, kd).sha256)
+    ids = [p.id for p in c.pairs]
+    done, bad = verify_images(sr_dir, ids, recorded)
+    out.messages += bad
+    if (
+        existing
+        and len(done) == len(ids)
+        and not c.opts.force_metrics
+        and _complete(existing, folder, c.metric_ids)
+    ):
+        out.status, out.result = "cached", existing
+        return out
+    if len(done) < len(ids) and c.dist.main:
+        (folder / SR_FEATURES_FILE).unlink(missing_ok=True)  # SR features of replaced images are stale
+    out.status = "computed" if not done else ("resumed" if len(done) < len(ids) else "rescored")
+    t0 = time.perf_counter()
+    if len(done) < len(ids):
+        task = c.ui.task(f"{c.key.model} steps={c.key.steps}", len(ids), len(done))
+        log = ProgressLog(folder, c.dist.rank, kd)
+        try:
+            gen = generate_images(
+                c.model, c.pairs, sr_dir, done=done, steps=c.key.steps, run_seed=c.key.seed,
+                batch_size=c.opts.batch_size, device=c.device, log=log, dist=c.dist,
+                on_progress=lambda k: c.ui.advance(task, k),
+            )  # fmt: skip
+        finally:
+            log.close()
+        out.images_computed = gen.images_written
+    c.dist.barrier()  # gather: every shard's images are on disk before metrics
+    state = read_logs(folder, kd)
+    missing = [i for i in ids if i not in state.sha256 and i not in done]
+    if missing:
+        raise YonosError(
+            f"Cell {folder}: {len(missing)} SR images missing after generation (e.g. {missing[0]})."
+        )
+    shas = {i: state.sha256.get(i, recorded.get(i)) for i in ids}
+    evaluation = _evaluate(c, folder, ids)
+    if c.dist.main:
+        out.result = _write_outputs(c, folder, ids, shas, state, evaluation, time.perf_counter() - t0)
+    c.dist.barrier()
+    if not c.dist.main:
+        out.result = read_result(folder / RESULT_FILE)
+    return out
+
+
+def _existing_result(path: Path, kd: str, force: bool, messages: list[str]) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        existing = read_result(path)
+    except ResultFileError as e:
+        messages.append(f"{e} Recomputing it.")
+        return None
+    if existing["cell_key"] != kd:
+        if force:
+            return None
+        raise YonosError(
+            f"{path} holds the result of another cell ({_cell_diff(existing['cell'], kd)}). "
+            "Use --force to replace it, or --results DIR to keep both."
+        )
+    return existing
+
+
+def _cell_diff(old: dict, kd: str) -> str:
+    fields = ("weights_digest", "protocol_digest")
+    return ", ".join(f"{f} {str(old.get(f))[:16]}" for f in fields) + f"; cell key {kd[:12]}… asked for"
+
+
+def _complete(existing: dict, folder: Path, metric_ids: list[str]) -> bool:
+    have = set(existing["metrics"]) | set(existing["unavailable"])
+    csv_path = folder / PER_IMAGE_FILE
+    if not set(metric_ids) <= have or not csv_path.is_file():
+        return False
+    return sha256_file(csv_path) == existing["per_image_csv_sha256"]
+
+
+def _evaluate(c: _CellContext, folder: Path, ids: list[str]):
+    from .metrics.engine import evaluate
+    from .metrics.features import FeatureCache
+
+    sr_paths = [folder / SR_DIR / f"{i}.png" for i in ids]
+    has_hr = all(p.hr_path is not None for p in c.pairs)
+    hr_paths = [p.hr_path for p in c.pairs] if has_hr else None
+    key = c.prepared.digest[:32] + (f"-limit{c.key.limit}" if c.key.limit else "")
+    cache = FeatureCache(protocol_dir(c.root, c.key.protocol, c.key.protocol_version) / ".features", key,
+                         sr_file=folder / SR_FEATURES_FILE)  # fmt: skip
+    return evaluate(
+        sr_paths, hr_paths, c.metric_ids, device=c.device, batch_size=c.opts.metric_batch_size,
+        weights_dir=c.opts.weights_dir, feature_cache=cache, pair_ids=ids,
+    )  # fmt: skip
+
+
+def _write_outputs(c, folder, ids, shas, state, ev, wall) -> dict[str, Any]:
+    pairs = {p.id: p for p in c.pairs}
+    rows = []
+    for k, pid in enumerate(ids):
+        row = {
+            "id": pid,
+            "source": pairs[pid].source,
+            "seed": image_seed(c.key.seed, pid),
+            "sr_sha256": shas[pid],
+        }
+        for mid, vals in ev.per_image.items():
+            row[mid] = vals[k]
+        rows.append(row)
+    per_image_cols = [m for m in c.metric_ids if m in ev.per_image]
+    csv_text = per_image_csv(rows, per_image_cols)
+    from .atomic import write_text_atomic
+
+    write_text_atomic(folder / PER_IMAGE_FILE, csv_text)
+    metrics, unavailable = {}, dict(ev.unavailable)
+    for mid, s in ev.summary.items():
+        if finite_or_none(s.mean) is None:
+            unavailable[mid] = f"no finite value ({s.n_nan} NaN per-image values)"
+            continue
+        metrics[mid] = {
+            "mean": float(s.mean), "ci_low": finite_or_none(s.ci_low), "ci_high": finite_or_none(s.ci_high),
+            "n": int(s.n), "lower_better": bool(s.lower_better), "kind": s.kind, "confidence": 0.95,
+            "n_nan": int(s.n_nan), "n_capped": int(s.n_capped), "note": s.note,
+            "preset": ev.preset_args.get(mid, {}),
+        }  # fmt: skip
+    seconds = [state.seconds.get(i) for i in ids]
+    total = sum(x for x in seconds if x is not None)
+    s_img = total / len(ids) if all(x is not None for x in seconds) and ids else None
+    peak = max(state.peaks, default=(None, "unknown"))
+    n_all = len(c.prepared.pairs)
+    desc = describe_device(c.device)
+    data = {
+        "schema": SCHEMA,
+        "kind": "run",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cell_key": c.key.digest(),
+        "cell": c.key.to_dict(),
+        "protocol": {
+            "name": c.spec.name,
+            "version": c.spec.version,
+            "digest": c.prepared.digest,
+            "scale": c.spec.scale,
+            "n_pairs": n_all,
+            "metrics": list(c.spec.metrics),
+            "description": c.spec.description,
+            "citation": c.spec.citation,
+        },
+        "model": {
+            "name": c.model.name,
+            "weights_digest": c.model.weights_digest,
+            "scale": int(c.model.scale),
+            "supports_steps": bool(c.model.supports_steps),
+            "default_steps": c.model.default_steps,
+            "info": _jsonable(getattr(c.model, "info", {})),
+        },
+        "steps": c.key.steps,
+        "seed": c.key.seed,
+        "dtype": c.key.dtype,
+        "device": desc if c.dist.world == 1 else f"{c.dist.world} processes × {desc}",
+        "batch_size": c.opts.batch_size,
+        "n": len(ids),
+        "metrics": metrics,
+        "unavailable": unavailable,
+        "timing": {
+            "seconds_per_image": s_img,
+            "images_per_second": (1.0 / s_img) if s_img else None,
+            "compute_seconds": total,
+            "wall_seconds_this_session": wall,
+            "metric_seconds": ev.seconds,
+            "peak_memory_bytes": peak[0],
+            "peak_memory_kind": peak[1],
+        },  # fmt: skip
+        "sr_images": shas,
+        "per_image_csv_sha256": sha256_file(folder / PER_IMAGE_FILE),
+        "reportable": c.key.limit is None,
+        "not_reportable_reason": None
+        if c.key.limit is None
+        else f"--limit {c.key.limit}: first {c.key.limit} of {n_all} pairs (smoke run; not comparable)",
+        "limit": c.key.limit,
+        "provenance": provenance(c.device),
+        "backend_versions": dict(ev.backend_versions),
+        "warnings": list(ev.warnings),
+    }
+    write_result(folder / RESULT_FILE, data)
+    return data
+
+
+def _jsonable(obj: Any) -> Any:
+    import json
+
+    try:
+        return json.loads(json.dumps(obj, default=str))
+    except (TypeError, ValueError):
+        return str(obj)
+
+
+def _ui(console, enabled: bool):
+    from .runner_ui import RunUI
+
+    return RunUI(console, enabled)

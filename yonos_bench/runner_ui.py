@@ -1,0 +1,99 @@
+"""What ``run`` shows: a rich progress bar with ETA per cell, messages, a summary table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class _NoProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class RunUI:
+    def __init__(self, console=None, enabled: bool = True):
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+        self.enabled = enabled
+        if enabled:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("elapsed"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+        else:
+            self.progress = _NoProgress()
+
+    def task(self, description: str, total: int, completed: int) -> Any:
+        if not self.enabled:
+            return None
+        return self.progress.add_task(description, total=total, completed=completed)
+
+    def advance(self, task: Any, k: int) -> None:
+        if self.enabled and task is not None:
+            self.progress.advance(task, k)
+
+    def say(self, message: str) -> None:
+        if self.enabled:
+            self.console.print(f"[yellow]{message}[/yellow]", highlight=False, soft_wrap=True)
+
+    def summary(self, outcomes, metric_ids: list[str]) -> None:
+        from rich.table import Table
+
+        from .report import format_seconds, format_value
+
+        table = Table(title="yonos-bench run", show_lines=False)
+        for col in ("model", "steps", "status", "n", "s/img"):
+            table.add_column(col, justify="left" if col in ("model", "status") else "right")
+        shown = [m for m in metric_ids if any(m in o.result.get("metrics", {}) for o in outcomes)]
+        for m in shown:
+            lb = next(
+                o.result["metrics"][m]["lower_better"] for o in outcomes if m in o.result.get("metrics", {})
+            )
+            table.add_column(f"{m} {'↓' if lb else '↑'}", justify="right")
+        for o in outcomes:
+            r = o.result
+            cells = [
+                o.key.model,
+                "–" if o.key.steps is None else str(o.key.steps),
+                o.status + ("" if r.get("reportable", True) else " (limit)"),
+                str(r.get("n", "")),
+                format_seconds(r.get("timing", {}).get("seconds_per_image")),
+            ]
+            cells += [
+                format_value(r["metrics"][m]["mean"]) if m in r.get("metrics", {}) else "–" for m in shown
+            ]
+            table.add_row(*cells)
+        self.console.print(table)
+        unavailable = {m: why for o in outcomes for m, why in o.result.get("unavailable", {}).items()}
+        for m, why in sorted(unavailable.items()):
+            self.console.print(f"[yellow]{m} not computed:[/yellow] {why}", highlight=False, soft_wrap=True)
+        for o in outcomes:
+            if not o.result.get("reportable", True):
+                self.console.print(
+                    f"[bold yellow]NOT REPORTABLE[/bold yellow] {o.folder}: {o.result['not_reportable_reason']}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                break
+        if outcomes:
+            self.console.print(f"Results under {outcomes[0].folder.parent.parent.parent}", highlight=False)

@@ -144,7 +144,7 @@ def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
     The image is first rounded to 8 bits (as any saved JPEG is). Real-ESRGAN used DiffJPEG, a
     torch re-implementation; kornia's ``jpeg_codec_differentiable`` rounds DCT coefficients with
     a soft polynomial (``round(v) + (v - round(v))^3``) and so under-quantizes. The real codec at
-    the same IJG quality scale is the faithful choice here (see the package README section).
+    the same IJG quality scale is the faithful choice here (see ``realesrgan`` module notes).
     """
     buf = io.BytesIO()
     Image.fromarray(to_uint8_hwc(x)).save(

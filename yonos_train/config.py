@@ -216,7 +216,7 @@ def validate(cfg: TrainConfig) -> None:
         raise bad(
             "crop", f"too small for {cfg.degradation} at ×{cfg.scale}: needs crop >= 72 and crop/scale >= 11."
         )
-    if cfg.procedural_size < cfg.crop:
+    if "procedural" in cfg.data and cfg.procedural_size < cfg.crop:
         raise bad("procedural_size", f"must be >= crop ({cfg.crop}).")
     if not 0.0 <= cfg.ema_decay < 1.0:
         raise bad("ema_decay", "must be in [0, 1).")

@@ -31,9 +31,9 @@ from .common import (
     check_vae_factor,
     copy_module,
     default_log,
+    encode_images,
     freeze,
     load_yonos_pipeline,
-    lr_condition,
     open_data,
     randn_per_sample,
     seeds_for,
@@ -64,9 +64,7 @@ def teacher_scale(path: str) -> int | None:
 
 def distill_loss_batch(student, teacher, vae, context, hr, lr_s, scale_s: int, lr_t, scale_t: int, eps, t):
     """Eq. 3 on one batch (pure function of its inputs): same z_t and t for both networks."""
-    z_h = lr_condition(vae, hr, 1)
-    z_l = lr_condition(vae, lr_s, scale_s)
-    z_l_teacher = lr_condition(vae, lr_t, scale_t)
+    z_h, z_l, z_l_teacher = encode_images(vae, [(hr, 1), (lr_s, scale_s), (lr_t, scale_t)])
     z_t = q_sample(z_h, eps, t)
     with torch.no_grad():
         v_teacher = unet_velocity(teacher, z_t, z_l_teacher, t, context)

@@ -22,11 +22,11 @@ from ..schedule import q_sample, v_target
 from .common import (
     check_vae_factor,
     default_log,
+    encode_images,
     freeze,
     is_yonos_pipeline,
     load_vae,
     load_yonos_pipeline,
-    lr_condition,
     open_data,
     randn_per_sample,
     seeds_for,
@@ -57,8 +57,7 @@ def build_model(cfg: StandardConfig, log: Callable[[str], None]):
 
 def v_loss_batch(unet, vae, context, hr, lr, scale: int, eps, t) -> torch.Tensor:
     """Eq. 2 on one batch (pure function of its inputs): HR/LR in [0, 1], ε like z_h, t (B,)."""
-    z_l = lr_condition(vae, lr, scale)
-    z_h = lr_condition(vae, hr, 1)
+    z_h, z_l = encode_images(vae, [(hr, 1), (lr, scale)])
     z_t = q_sample(z_h, eps, t)
     v_pred = unet_velocity(unet, z_t, z_l, t, context)
     return losses.v_loss(v_pred, v_target(z_h, eps, t))

@@ -20,7 +20,6 @@ from . import metrics as _metrics_cli
 from . import models as _models_cli
 from . import protocols as _protocols_cli
 from . import train as _train_cli
-from . import train as _train_cli
 from . import weights as _weights_cli
 
 
@@ -54,7 +53,6 @@ app.add_typer(_data_cli.app, name="data")
 app.add_typer(_metrics_cli.app, name="metrics")
 app.add_typer(_weights_cli.app, name="weights")
 app.add_typer(_models_cli.app, name="models")
-app.add_typer(_train_cli.app, name="train")
 app.add_typer(_train_cli.app, name="train")
 for _name, _cmd in (("run", _bench_cli.run), ("sweep-steps", _bench_cli.sweep_steps), ("table", _bench_cli.table),
                     ("plot", _bench_cli.plot), ("check", _bench_cli.check), ("speed", _bench_cli.speed)):  # fmt: skip

@@ -118,10 +118,10 @@ def resolve_card(
 
         return load_card_file(path), None
     if path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES:
-        return _adhoc(path, "spandrel", scale or 0, {}), path
+        return _adhoc(path, "spandrel", 0, {}), path
     if path.is_dir() and (path / "model_index.json").is_file():
         adapter, opts = _pipeline_kind(path)
-        return _adhoc(path, adapter, scale or 0, opts), path
+        return _adhoc(path, adapter, 0, opts), path
     if path.is_dir():
         if scale is None:
             raise ValueError(f"scale: a folder of outputs ({path}) needs the scale it was produced at")

@@ -237,3 +237,23 @@ def test_command_template_errors(tmp_path):
         load_model(card, scale=8)
     with pytest.raises(YonosError, match=r"command not found: 'definitely-not-a-program-xyz'"):
         load_model(card).upscale(_x(1, 4, 4), seeds=[0], names=["a"])
+
+
+def test_a_users_card_file_loads_by_path(tmp_path):
+    card = _command_card(tmp_path)
+    path = tmp_path / "my-cmd.yaml"
+    path.write_text(
+        f"name: my-cmd\nadapter: command\nscale: 4\nsteps: null\ndescription: d\ncitation: c\nlicense: l\n"
+        f"options: {{command: {card.options['command']!r}, outputs_template: '{{id}}_sr'}}\n"
+    )
+    m = load_model(path)
+    assert m.name == "my-cmd" and m.scale == 4
+    x = _x(1, 3, 4)
+    torch.testing.assert_close(m.upscale(x, seeds=[0], names=["q"]), _nearest(x, 4), atol=0, rtol=0)
+
+
+def test_outputs_environment_variable_name():
+    from yonos_bench.models.folder import outputs_env
+
+    assert outputs_env("stablesr") == "YONOS_OUTPUTS_STABLESR"
+    assert outputs_env("tsd-sr") == "YONOS_OUTPUTS_TSD_SR"

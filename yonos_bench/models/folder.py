@@ -3,7 +3,9 @@
 For models whose code is not a pip package (StableSR, ResShift, SinSR, OSEDiff, DASR,
 FeMaSR...): ``yonos-bench protocols prepare P`` exports the LR images as
 ``lr/<pair id>.png``; the user runs the authors' inference on that folder and gives the
-output folder as option ``outputs``. Each pair id is then matched to one file:
+output folder as option ``outputs`` (or in ``$YONOS_OUTPUTS_<NAME>``, e.g.
+``YONOS_OUTPUTS_STABLESR``, so ``yonos-bench run P --model stablesr`` needs no extra flag).
+Each pair id is then matched to one file:
 
 * ``template`` (default ``{id}``): the file name made from the pair id. Without a file
   extension any image extension matches (``{id}`` finds ``astronaut_p07.png`` or
@@ -191,14 +193,21 @@ class FolderModel(SRModelBase):
         return torch.stack(out).to(lr.device)
 
 
+def outputs_env(card_name: str) -> str:
+    """The environment variable that gives a folder card its outputs folder when the
+    ``outputs`` option is unset (``stablesr`` → ``YONOS_OUTPUTS_STABLESR``)."""
+    return "YONOS_OUTPUTS_" + "".join(c if c.isalnum() else "_" for c in card_name.upper())
+
+
 def build(card, *, device, dtype, weights_dir, options, scale, path) -> FolderModel:
     del device, dtype, weights_dir, path
-    outputs = options.get("outputs")
+    env = outputs_env(card.name)
+    outputs = options.get("outputs") or os.environ.get(env)
     if not outputs:
         raise YonosError(
             f"Model '{card.name}' is evaluated from outputs made by its own code. Run it on the LR images of "
             "the protocol (`yonos-bench protocols prepare PROTOCOL` writes <data>/prepared/<protocol>-v<N>/lr/) "
-            "and give the output folder as the model option outputs=DIR."
+            f"and give the output folder as the model option outputs=DIR or in ${env}."
         )
     matcher = OutputMatcher(expand_path(outputs), options.get("template", "{id}"), options.get("map"))
     return FolderModel(

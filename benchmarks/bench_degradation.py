@@ -10,6 +10,7 @@ repeats, best of N, after a warm-up). Also checks that both ways give identical 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -62,7 +63,8 @@ def main() -> None:
     b, s = args.batch / min(tb), args.batch / min(ts)
     print(
         f"device={dev} threads={torch.get_num_threads()} preset={args.preset} "
-        f"HR={args.size}x{args.size} x{args.scale} batch={args.batch} repeats={args.repeats}"
+        f"HR={args.size}x{args.size} x{args.scale} batch={args.batch} repeats={args.repeats} "
+        f"cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}"
     )
     print(f"batched:          {b:7.2f} images/s  (best {min(tb):.3f} s per batch)")
     print(f"one at a time:    {s:7.2f} images/s  (best {min(ts):.3f} s per {args.batch} images)")

@@ -75,6 +75,17 @@ def test_shapes_levels_determinism_and_batch_independence(preset):
     assert not torch.equal(deg(hr[:1], 4, [seeds[0] + 10_001]).lr[0], lr[0])
 
 
+def test_result_independent_of_thread_count():
+    """Same bytes with 1 and 2 intra-op threads (so pairs do not depend on the machine's cores)."""
+    seeds = _seeds_covering("realesrgan", 4)
+    hr = _hr(len(seeds), size=256, seed=5)
+    deg = RealESRGANDegradation("realesrgan")
+    one = deg(hr, (4, 2), seeds).lr
+    torch.set_num_threads(2)  # the autouse fixture restores the count
+    two = deg(hr, (4, 2), seeds).lr
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+
+
 def test_replay_from_recorded_json_params():
     seeds = [3, 17]
     hr = _hr(2, seed=1)
@@ -126,6 +137,10 @@ def test_bad_inputs():
         deg(hr[:, :1], 4, [0, 1])
     with pytest.raises(ValueError, match="positive integer"):
         deg(hr, 2.5, [0, 1])
+    bad = hr.clone()
+    bad[0, 0, 0, 0] = -0.5
+    with pytest.raises(ValueError, match=r"hr must be in \[0, 1\], got values in \[-0.5, "):
+        deg(bad, 4, [0, 1])
     with pytest.raises(ValueError, match="too small"):
         deg(torch.rand(1, 3, 24, 24), 4, [0])
 

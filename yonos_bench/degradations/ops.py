@@ -34,18 +34,26 @@ def _check_reflect(x: torch.Tensor, pad: int, what: str) -> None:
         )
 
 
-def _depthwise(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Valid depthwise conv of (B, C, H, W) ``x`` with (B*C, 1, kh, kw) ``weight``."""
+def _depthwise(x: torch.Tensor, *weights: torch.Tensor) -> torch.Tensor:
+    """Valid depthwise convs of (B, C, H, W) ``x`` with (B*C, 1, kh, kw) ``weights``, in turn."""
     b, c = x.shape[:2]
     if x.device.type == "cpu":
-        planes = x.reshape(1, b * c, *x.shape[-2:])
+        y = x.reshape(1, b * c, *x.shape[-2:])
         if b * c >= 8:
             # oneDNN's depthwise kernels vectorise over channels: channels-last is 2-5x faster
             # with many planes (and gives bit-identical results, see the tests)
-            planes = planes.contiguous(memory_format=torch.channels_last)
-        y = F.conv2d(planes, weight, groups=b * c).contiguous()
+            y = y.contiguous(memory_format=torch.channels_last)
+        for w in weights:
+            y = F.conv2d(y, w, groups=b * c)
+        y = y.contiguous()
         return y.reshape(b, c, *y.shape[-2:])
-    return torch.cat([F.conv2d(x[i : i + 1], weight[i * c : (i + 1) * c], groups=c) for i in range(b)])
+    out = []
+    for i in range(b):
+        y = x[i : i + 1]
+        for w in weights:
+            y = F.conv2d(y, w[i * c : (i + 1) * c], groups=c)
+        out.append(y)
+    return torch.cat(out)
 
 
 def filter_per_sample(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
@@ -76,8 +84,11 @@ def gaussian_blur_separable(
     b, c = x.shape[:2]
     g = torch.from_numpy(_gaussian_1d(radius, sigma)).to(device=x.device, dtype=x.dtype)
     xp = F.pad(x, (pad,) * 4, mode="reflect")
-    y = _depthwise(xp, g.view(1, 1, radius, 1).expand(b * c, 1, radius, 1))
-    return _depthwise(y, g.view(1, 1, 1, radius).expand(b * c, 1, 1, radius))
+    return _depthwise(
+        xp,
+        g.view(1, 1, radius, 1).expand(b * c, 1, radius, 1),
+        g.view(1, 1, 1, radius).expand(b * c, 1, 1, radius),
+    )
 
 
 def usm_sharpen(img: torch.Tensor) -> torch.Tensor:
@@ -91,16 +102,21 @@ def usm_sharpen(img: torch.Tensor) -> torch.Tensor:
     mask = (residual.abs() * 255 > USM_THRESHOLD).to(img.dtype)
     soft_mask = gaussian_blur_separable(mask)
     sharp = (img + USM_WEIGHT * residual).clamp(0, 1)
-    return soft_mask * sharp + (1 - soft_mask) * img
+    return torch.lerp(img, sharp, soft_mask)  # = soft_mask * sharp + (1 - soft_mask) * img
 
 
 def resize(x: torch.Tensor, mode: str, *, size: tuple[int, int] | None = None, scale: float | None = None):
     """``F.interpolate`` exactly as Real-ESRGAN calls it (area / bilinear / bicubic, no antialias)."""
     if size is not None and min(size) < 1:
         raise ValueError(f"degradation resize to {size} pixels: the HR image is too small for this scale")
+    # On CPU, float32 bilinear results change in the last bit with the thread count; computed in
+    # float64 and rounded once to float32, they do not (checked in the tests), at ~no cost.
+    y = x.double() if x.device.type == "cpu" else x
     if mode == "area":
-        return F.interpolate(x, size=size, scale_factor=scale, mode="area")
-    return F.interpolate(x, size=size, scale_factor=scale, mode=mode, align_corners=False)
+        y = F.interpolate(y, size=size, scale_factor=scale, mode="area")
+    else:
+        y = F.interpolate(y, size=size, scale_factor=scale, mode=mode, align_corners=False)
+    return y.to(x.dtype)
 
 
 def _generator(seed: int, device: torch.device) -> torch.Generator:
@@ -127,8 +143,11 @@ def add_poisson_noise(x: torch.Tensor, scale: float, gray: bool, seed: int) -> t
     if gray:
         w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         img = (x * w).sum(dim=1, keepdim=True)
-    img = (img * 255).round().clamp(0, 255) / 255
-    vals = 2.0 ** math.ceil(math.log2(max(int(torch.unique(img).numel()), 1)))
+    levels = (img * 255).round().clamp(0, 255)
+    img = levels / 255
+    # number of distinct 8-bit levels (== len(torch.unique(img)), without sorting)
+    n_levels = int(torch.bincount(levels.flatten().to(torch.int64), minlength=256).count_nonzero())
+    vals = 2.0 ** math.ceil(math.log2(max(n_levels, 1)))
     out = torch.poisson(img * vals, generator=_generator(seed, x.device)) / vals
     return (x + (out - img) * scale).clamp(0, 1)
 

@@ -28,6 +28,12 @@ Differences with the reference code, each deliberate:
   are shared and stage 0-1 is computed once; stage 2 and the final stage are run per scale.
   Stage 2's resize is relative to ``H / scale`` and the final size is ``H / scale``, so those
   two sizes differ with the scale; the noise fields use the same seeds (at different sizes).
+
+Determinism (CPU): the LR bytes depend only on (pixels, seed, parameters) -- not on the batch,
+the batch order or the number of torch threads (all tested). Resizes run in float64; the
+float32 depthwise convolutions are oneDNN's, identical across group and thread counts here,
+but oneDNN does not promise identical bits on another CPU instruction set, and CUDA results
+differ from CPU ones in the last bits (so an occasional 8-bit level). Record digests per device.
 """
 
 from __future__ import annotations
@@ -194,6 +200,9 @@ class RealESRGANDegradation:
         if len(params) != hr.shape[0]:
             raise ValueError(f"params has {len(params)} entries but the batch has {hr.shape[0]} images")
         x = hr.to(torch.float32)
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(f"hr must be in [0, 1], got values in [{lo:.4g}, {hi:.4g}]")
         h, w = int(x.shape[-2]), int(x.shape[-1])
         # stage 0 + stage-1 blur: same size for the whole batch, run batched
         gt = usm_sharpen(x) if self.preset.usm_sharpen else x

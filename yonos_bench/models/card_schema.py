@@ -1,0 +1,192 @@
+"""The model-card schema: top-level keys, weight/hf_repo/pipeline/reported entries, and the
+options each adapter accepts, with the value checks the registry applies.
+
+Each schema maps a key to ``(accepted types, may be null, required)``; adapter options map
+to ``(accepted types, may be null, extra check)``. Errors are
+:class:`~yonos_bench.errors.SpecError` naming the file (``where``) and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import SpecError, did_you_mean
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+#: Reported numbers that belong to no protocol of ours (the report shows them apart).
+CONTEXTS = MappingProxyType(
+    {"cost-512-a100": "inference cost, 512x512 input, one A100 GPU (OSEDiff Table 2)"}
+)
+#: Reported quantities that are not metric presets.
+EXTRA_METRICS = MappingProxyType({"seconds-per-image": "wall-clock seconds per image"})
+
+_STR, _INT, _FLOAT, _BOOL = (str,), (int,), (int, float), (bool,)
+
+
+def _one_of(*choices):
+    def check(v):
+        return None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
+
+    return check
+
+
+def _min(lo):
+    def check(v):
+        return None if v >= lo else f"must be >= {lo}"
+
+    return check
+
+
+#: Adapter options: name -> (accepted types, may be null, extra check or None).
+ADAPTER_OPTIONS: Mapping[str, Mapping[str, tuple[tuple[type, ...], bool, Callable | None]]] = (
+    MappingProxyType(
+        {
+            "interp": {"method": (_STR, False, _one_of("bicubic", "lanczos"))},
+            "spandrel": {"tile": (_INT, True, _min(0)), "tile_overlap": (_INT, False, _min(0))},
+            "diffusers": {
+                "pipeline": (_STR, False, _one_of("ldm", "sd-upscaler")),
+                "eta": (_FLOAT, False, _min(0)),
+                "noise_level": (_INT, False, _min(0)),
+                "prompt": (_STR, False, None),
+                "negative_prompt": (_STR, False, None),
+                "guidance_scale": (_FLOAT, False, _min(0)),
+            },
+            "yonos": {"tile_size": (_INT, True, _min(1)), "tile_overlap": (_INT, True, _min(0))},
+            "folder": {
+                "outputs": (_STR, True, None),
+                "template": (_STR, False, None),
+                "map": (_STR, True, None),
+                "allow_extra": (_BOOL, False, None),
+            },
+            "command": {
+                "command": (_STR, False, None),
+                "outputs_template": (_STR, False, None),
+                "cwd": (_STR, True, None),
+                "timeout_s": (_FLOAT, False, _min(1)),
+            },
+            "paper-only": {},
+        }
+    )
+)
+REQUIRED_OPTIONS = MappingProxyType(
+    {"interp": ("method",), "diffusers": ("pipeline",), "command": ("command",)}
+)
+
+TOP_KEYS = {
+    "name": (_STR, False, True),
+    "display_name": (_STR, False, False),
+    "paper_names": (list, False, False),
+    "adapter": (_STR, False, True),
+    "scale": (_INT, False, True),
+    "steps": (_INT, True, True),
+    "description": (_STR, False, True),
+    "citation": (_STR, False, True),
+    "license": (_STR, False, True),
+    "homepage": (_STR, False, False),
+    "weights": (list, False, False),
+    "hf_repo": (dict, False, False),
+    "pipeline": (dict, False, False),
+    "options": (dict, False, False),
+    "reported": (list, False, False),
+    "notes": (list, False, False),
+}
+WEIGHT_KEYS = {
+    "name": (_STR, False, True),
+    "file": (_STR, False, True),
+    "url": (_STR, True, True),
+    "sha256": (_STR, True, False),
+    "subdir": (_STR, False, False),
+    "note": (_STR, False, False),
+}
+HF_KEYS = {
+    "repo": (_STR, False, True),
+    "revision": (_STR, False, True),
+    "folder": (_STR, False, True),
+    "files": (list, False, True),
+}
+PIPELINE_KEYS = {"folder": (_STR, False, True), "env": (_STR, True, False)}
+REPORTED_KEYS = {
+    "protocol": (_STR, False, True),
+    "metric": (_STR, False, True),
+    "label": (_STR, False, True),
+    "value": (_FLOAT, False, True),
+    "steps": (_INT, True, True),
+    "source": (_STR, False, True),
+    "note": (_STR, False, False),
+}
+
+
+def _type_word(types: tuple) -> str:
+    if types is list:
+        return "a list"
+    if types is dict:
+        return "a mapping"
+    return {_STR: "a string", _INT: "an integer", _FLOAT: "a number", _BOOL: "a boolean"}.get(
+        types, str(types)
+    )
+
+
+def _check_value(value: Any, types, nullable: bool, where: str, key: str) -> None:
+    if value is None:
+        if nullable:
+            return
+        raise SpecError(f"{where}: key '{key}' must be {_type_word(types)}, got null.")
+    # bool is an int subclass in Python: `scale: true` must not pass as an integer
+    ok = isinstance(value, types) and (types is _BOOL or not isinstance(value, bool))
+    if not ok:
+        raise SpecError(
+            f"{where}: key '{key}' must be {_type_word(types)}, got {type(value).__name__} {value!r}."
+        )
+
+
+def check_mapping(data: Any, schema: Mapping, where: str, prefix: str = "") -> dict:
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"{where}: key '{prefix.rstrip('.') or '<top>'}' must be a mapping, got {type(data).__name__}."
+        )
+    for k in data:
+        if k not in schema:
+            hint = did_you_mean("key", str(k), list(schema))
+            raise SpecError(f"{where}: unknown key '{prefix}{k}'. {hint}")
+    for k, (types, nullable, required) in schema.items():
+        if k not in data:
+            if required:
+                raise SpecError(f"{where}: missing required key '{prefix}{k}'.")
+            continue
+        _check_value(data[k], types, nullable, where, prefix + k)
+    return data
+
+
+def str_list(value: list, where: str, key: str) -> tuple[str, ...]:
+    for i, v in enumerate(value):
+        if not isinstance(v, str):
+            raise SpecError(f"{where}: key '{key}[{i}]' must be a string, got {type(v).__name__} {v!r}.")
+    return tuple(value)
+
+
+def validate_options(adapter: str, data: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    """Check adapter options against :data:`ADAPTER_OPTIONS`; returns a read-only copy."""
+    schema = ADAPTER_OPTIONS[adapter]
+    for k, v in data.items():
+        if k not in schema:
+            allowed = ", ".join(sorted(schema)) or "none"
+            close = difflib.get_close_matches(str(k), list(schema), n=1)
+            hint = f" Did you mean: {close[0]}?" if close else ""
+            raise SpecError(
+                f"{where}: unknown key 'options.{k}' for adapter '{adapter}'.{hint} Allowed: {allowed}"
+            )
+        types, nullable, check = schema[k]
+        _check_value(v, types, nullable, where, f"options.{k}")
+        if v is not None and check is not None and (msg := check(v)):
+            raise SpecError(f"{where}: key 'options.{k}' {msg}, got {v!r}.")
+    for k in REQUIRED_OPTIONS.get(adapter, ()):
+        if k not in data:
+            raise SpecError(f"{where}: missing required key 'options.{k}' for adapter '{adapter}'.")
+    return MappingProxyType(dict(data))

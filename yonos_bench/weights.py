@@ -276,17 +276,18 @@ def fetch(
     force: bool = False,
     log=None,
 ) -> list[Path]:
-    """Download the named files (default: all missing ones), verifying sha256 while writing
-    to a temp file next to the target, then renaming it into place. Present, verified files
-    are skipped unless ``force``. Raises :class:`WeightsFetchError` on the first network
+    """Download the named files (default: every known file that is missing or fails its
+    hash), verifying sha256 while writing to a temp file next to the target, then renaming it
+    into place. Present, verified files are skipped unless ``force``. Raises :class:`WeightsFetchError` on the first network
     failure (fast: ``timeout`` seconds), :class:`WeightsHashError` on a mismatch (the temp
     file is deleted)."""
     wdir = _resolve_weights_dir(weights_dir)
-    targets = [s.file for s in status(names, wdir, verify=False) if force or names or s.state == "missing"]
+    targets = [s.file for s in status(names, wdir, verify=False)]
     done: list[Path] = []
     for w in targets:
         st = check(w, wdir)
-        if st.state == "ok" and not force:
+        # present and matching (or present with nothing to check against): keep it
+        if st.state in ("ok", "unverified") and not force:
             done.append(st.path)
             continue
         done.append(_download(w, wdir, timeout=timeout, log=log))

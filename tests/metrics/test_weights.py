@@ -105,6 +105,13 @@ def test_fetch_downloads_verifies_and_renames(tmp_path, monkeypatch):
     (path,) = W.fetch(["test-model"], tmp_path / "w")
     assert path == tmp_path / "w" / "baselines" / "model.bin" and path.read_bytes() == b"weights!"
     assert [p.name for p in path.parent.iterdir()] == ["model.bin"]  # no temp file left
+    (tmp_path / "server" / "model.bin").unlink()  # source gone: a verified file is not re-fetched
+    assert W.fetch(None, tmp_path / "w") == [path]
+    path.write_bytes(b"truncat")  # a corrupt copy is replaced
+    (tmp_path / "server" / "model.bin").write_bytes(b"weights!")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    W.fetch(None, tmp_path / "w")
+    assert path.read_bytes() == b"weights!"
 
 
 def test_fetch_refuses_a_mismatching_download_and_leaves_nothing(tmp_path, monkeypatch):

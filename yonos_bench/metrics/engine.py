@@ -275,11 +275,35 @@ def _min_side(presets: Mapping[str, MetricPreset]) -> int:
     return need
 
 
-def evaluate(sr_paths, hr_paths, metric_ids, **kwargs) -> Evaluation:
+def evaluate(
+    sr_paths: Sequence[str | os.PathLike],
+    hr_paths: Sequence[str | os.PathLike] | None,
+    metric_ids: Sequence[str],
+    *,
+    device="cpu",
+    batch_size: int = 8,
+    weights_dir: str | os.PathLike | None = None,
+    feature_cache: F.FeatureCache | None = None,
+    strict: bool = False,
+    **options,
+) -> Evaluation:
     """Score SR images (against HR where given) with every metric in one pass and return
-    the :class:`Evaluation` (keyword arguments: see :func:`score_pairs`)."""
+    the :class:`Evaluation`. Further keyword ``options`` (``pair_ids``, ``backends``,
+    ``feature_extractor``, ``shard``, ``n_boot``, ``seed``, ``progress``, ``num_threads``)
+    are those of :func:`score_pairs`."""
     t0 = time.perf_counter()
-    result = score_pairs(sr_paths, hr_paths, metric_ids, **kwargs).compute()
+    ev = score_pairs(
+        sr_paths,
+        hr_paths,
+        metric_ids,
+        device=device,
+        batch_size=batch_size,
+        weights_dir=weights_dir,
+        feature_cache=feature_cache,
+        strict=strict,
+        **options,
+    )
+    result = ev.compute()
     result.seconds = time.perf_counter() - t0
     return result
 

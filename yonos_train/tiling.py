@@ -74,8 +74,8 @@ def tiled_apply(
     ``fn`` maps a (B, C, h, w) tile to (B, C', h·out_scale, w·out_scale): ``out_scale`` is
     1 for the UNet, 1/8 for an SD-like VAE encoder and 8 for its decoder. ``tile`` and
     ``overlap`` are in input elements; ``multiple`` is the granularity tile starts must
-    respect (8 for the encoder, so each tile maps to whole latents). The output is
-    accumulated in float32.
+    respect (8 for the encoder, so each tile maps to whole latents). Outputs are
+    accumulated in float32 (float64 for float64 input) and returned in ``x``'s dtype.
     """
     _, _, h, w = x.shape
     tile_h, tile_w = min(tile, h), min(tile, w)
@@ -91,12 +91,13 @@ def tiled_apply(
             raise ValueError(f"out_scale: {out_scale} does not map tile offset {n} to a whole element")
         return int(round(value))
 
-    weight_h = ramp(out(tile_h), out(overlap)).to(device=x.device, dtype=torch.float32)
-    weight_w = ramp(out(tile_w), out(overlap)).to(device=x.device, dtype=torch.float32)
+    acc_dtype = torch.promote_types(x.dtype, torch.float32)  # float32, or float64 for float64 input
+    weight_h = ramp(out(tile_h), out(overlap)).to(device=x.device, dtype=acc_dtype)
+    weight_w = ramp(out(tile_w), out(overlap)).to(device=x.device, dtype=acc_dtype)
     weight = weight_h[:, None] * weight_w[None, :]
 
     acc: torch.Tensor | None = None
-    norm = torch.zeros(out(h), out(w), device=x.device, dtype=torch.float32)
+    norm = torch.zeros(out(h), out(w), device=x.device, dtype=acc_dtype)
     for y0 in ys:
         for x0 in xs:
             y = fn(x[:, :, y0 : y0 + tile_h, x0 : x0 + tile_w])
@@ -105,9 +106,9 @@ def tiled_apply(
                     f"fn: expected a tile output of spatial size {(out(tile_h), out(tile_w))}, got {tuple(y.shape[-2:])}"
                 )
             if acc is None:
-                acc = torch.zeros(*y.shape[:2], out(h), out(w), device=x.device, dtype=torch.float32)
+                acc = torch.zeros(*y.shape[:2], out(h), out(w), device=x.device, dtype=acc_dtype)
             oy, ox = out(y0), out(x0)
-            acc[:, :, oy : oy + y.shape[-2], ox : ox + y.shape[-1]] += y.float() * weight
+            acc[:, :, oy : oy + y.shape[-2], ox : ox + y.shape[-1]] += y.to(acc_dtype) * weight
             norm[oy : oy + y.shape[-2], ox : ox + y.shape[-1]] += weight
             del y
     return (acc / norm).to(x.dtype)

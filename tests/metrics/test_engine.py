@@ -238,3 +238,49 @@ def test_nan_values_are_reported_not_averaged(pairs):
         "lpips-alex: 1 non-finite per-image values excluded from the mean (pairs astronaut_000...)"
     ]
     assert "nan" in ev.per_image_csv().splitlines()[1]
+
+
+class _TinyLayers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 2048, 1)
+
+    def forward(self, x):
+        small = torch.nn.functional.adaptive_avg_pool2d(x, 8)  # keep it cheap: 8x8 before the conv
+        return torch.nn.functional.adaptive_avg_pool2d(torch.tanh(self.conv(small)), 1)
+
+
+class _TinyInception(torch.nn.Module):
+    """Same interface as StyleGAN2-ADA's TorchScript Inception as clean-fid uses it:
+    ``.layers`` maps the normalised (B,3,299,299) batch to (B,2048,1,1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = _TinyLayers()
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def test_real_inception_code_path_loads_from_the_weights_dir(pairs, tmp_path):
+    """A stand-in TorchScript file at the registry path goes through clean-fid's own
+    InceptionV3W wrapper (normalisation, 2048-d view), as the real file would."""
+    from cleanfid.inception_torchscript import InceptionV3W
+
+    from yonos_bench.metrics.presets import CLEANFID_INCEPTION
+
+    root, sr, hr = pairs
+    path = CLEANFID_INCEPTION.path(tmp_path)
+    path.parent.mkdir(parents=True)
+    torch.jit.script(_TinyInception()).save(str(path))
+    cache = FeatureCache(tmp_path / "f", "k", sr_file=tmp_path / "f" / "sr.npz")
+    ev = evaluate(sr, hr, ["kid-clean"], weights_dir=tmp_path, feature_cache=cache)
+    assert ev.unavailable == {}
+    ref_model = InceptionV3W(str(path.parent), download=False)
+    f_sr = get_folder_features(
+        str(root / "sr"), ref_model, num_workers=0, device=torch.device("cpu"), verbose=False
+    )
+    with np.load(ev.feature_files["sr"]) as z:
+        assert z["feats"].shape == (8, 2048)
+        assert np.allclose(z["feats"][np.argsort([p.name for p in sr])], f_sr, atol=1e-5)

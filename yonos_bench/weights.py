@@ -290,6 +290,19 @@ def fetch(
         if st.state in ("ok", "unverified") and not force:
             done.append(st.path)
             continue
+        if not w.url:
+            # No direct download exists (e.g. a Google Drive-only checkpoint): a bulk fetch
+            # skips it with the manual instructions; naming it explicitly is an error.
+            manual = (
+                f"{w.name} has no direct download URL; place {w.filename} at {w.path(wdir)} by hand"
+                + (f" ({w.note})" if w.note else "")
+                + "."
+            )
+            if names:
+                raise WeightsFetchError(manual)
+            if log:
+                log(f"Skipping {manual}")
+            continue
         done.append(_download(w, wdir, timeout=timeout, log=log))
     return done
 

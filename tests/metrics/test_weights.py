@@ -184,3 +184,15 @@ def test_torch_load_weights_refuses_pickles_and_reports_corrupt_files(tmp_path):
         W.torch_load_weights(tmp_path / "trunc.pt")
     with pytest.raises(WeightsMissingError, match="Weight file not found"):
         W.torch_load_weights(tmp_path / "none.pt")
+
+
+def test_bulk_fetch_skips_files_without_a_url_and_fetches_the_rest(tmp_path, monkeypatch):
+    manual = W.WeightFile("a-manual", "manual.pth", None, subdir="baselines", note="Google Drive only")
+    good = wf(tmp_path, b"weights!", name="b-direct")
+    monkeypatch.setattr(W, "all_weight_files", lambda: [manual, good])
+    logged: list[str] = []
+    paths = W.fetch(None, tmp_path / "w", log=logged.append)
+    assert paths == [tmp_path / "w" / "baselines" / "model.bin"]
+    assert any("a-manual has no direct download URL" in m and "Google Drive only" in m for m in logged)
+    with pytest.raises(W.WeightsFetchError, match="a-manual has no direct download URL; place manual.pth at"):
+        W.fetch(["a-manual"], tmp_path / "w")

@@ -144,7 +144,10 @@ def to_tensor(arr: np.ndarray):
     """(H, W, 3) uint8 → (3, H, W) float32 torch tensor in [0, 1]."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
+    arr = np.ascontiguousarray(arr)
+    if not arr.flags.writeable:  # arrays viewing PIL/bytes memory are read-only; torch warns on them
+        arr = arr.copy()
+    return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0)
 
 
 def to_uint8(t) -> np.ndarray:

@@ -60,5 +60,13 @@ def chain(tmp_path_factory):
     ae = run_stage(tiny_autoencoder(tmp), log=quiet)
     std = run_stage(tiny_standard(tmp, vae=str(ae)), log=quiet)
     dist = run_stage(tiny_distill(tmp, std), log=quiet)
-    dec = run_stage(tiny_decoder(tmp, dist), log=quiet)
-    return {"tmp": tmp, "autoencoder": ae, "standard": std, "distill": dist, "decoder": dec}
+    decoder_log: list[str] = []
+    dec = run_stage(tiny_decoder(tmp, dist), log=decoder_log.append)
+    return {
+        "tmp": tmp,
+        "autoencoder": ae,
+        "standard": std,
+        "distill": dist,
+        "decoder": dec,
+        "decoder_log": decoder_log,
+    }

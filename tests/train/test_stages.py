@@ -10,12 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from yonos_bench.errors import DataMissingError, SpecError
+from yonos_bench.errors import DataMissingError, SpecError, WeightsMissingError
 from yonos_train.engine import TrainingDivergedError, checkpoints
 from yonos_train.pipeline import YonosSRPipeline
 from yonos_train.stages import run_stage
 
-from .conftest import quiet, tiny_distill, tiny_standard
+from .conftest import quiet, tiny_decoder, tiny_distill, tiny_standard
 
 
 def _sha(folder: Path) -> dict[str, str]:
@@ -81,7 +81,14 @@ def test_decoder_stage_changes_only_decoder_parameters(chain):
     assert frozen and trained and len(frozen) + len(trained) == len(a)
     assert all(torch.equal(a[k], b[k]) for k in frozen)
     assert not all(torch.equal(a[k], b[k]) for k in trained)
-    assert "decoder fine-tuned" in json.loads((dst / "model_index.json").read_text())["lineage"]
+    assert (
+        "decoder fine-tuned (LDM loss, LPIPS off"
+        in json.loads((dst / "model_index.json").read_text())["lineage"]
+    )
+    # no VGG weights here: the tiny recipe's perceptual="auto" runs without LPIPS and says so
+    assert any(
+        "LPIPS-VGG weights absent" in m and "perceptual term is OFF" in m for m in chain["decoder_log"]
+    )
 
 
 def test_resume_continues_exactly(tmp_path):
@@ -143,4 +150,9 @@ def test_bad_inputs_fail_before_any_run_folder_is_made(chain, tmp_path):
     empty.mkdir()
     with pytest.raises(DataMissingError, match=f"Training data folder {empty} contains no images"):
         run_stage(tiny_standard(tmp_path, data=[str(empty)]), log=quiet)
-    assert not (tmp_path / "std").exists() and not (tmp_path / "dist").exists()
+    # the sd15 recipe's perceptual="lpips-vgg" refuses to start without the VGG weights
+    with pytest.raises(
+        WeightsMissingError, match=r"LPIPS-VGG needs torchvision's VGG16 weights, not found at"
+    ):
+        run_stage(tiny_decoder(tmp_path, chain["distill"], perceptual="lpips-vgg"), log=quiet)
+    assert not any((tmp_path / n).exists() for n in ("std", "dist", "dec"))

@@ -23,7 +23,7 @@ from yonos_bench.atomic import write_json_atomic
 from ..config import AutoencoderConfig, validate
 from ..data import _NOISE, hr_loader, to_float
 from ..engine import Optim, Run, StepOutput
-from .common import check_vae_factor, default_log, open_data, randn_per_sample, seeds_for
+from .common import check_vae_factor, default_log, lpips_vgg, open_data, randn_per_sample, seeds_for
 from .gan import VAEReconstruction, adam, build_gan
 
 #: Batches used to measure the latent std for ``scaling_factor``.
@@ -50,6 +50,8 @@ def train(cfg: AutoencoderConfig, *, log: Callable[[str], None] = default_log) -
     vae = build_vae(cfg)
     factor = 2 ** (len(vae.config.block_out_channels) - 1)
     check_vae_factor(cfg, factor)
+    perceptual = lpips_vgg(cfg, log)  # may refuse (sd15 without VGG weights): before the run starts
+    has_lpips = perceptual is not None
     run = Run(cfg, log=log)
     acc, device = run.accelerator, run.device
     vae.to(device).requires_grad_(True).train()
@@ -57,7 +59,7 @@ def train(cfg: AutoencoderConfig, *, log: Callable[[str], None] = default_log) -
         vae.enable_gradient_checkpointing()
     params = list(vae.parameters())
     last_layer = vae.decoder.conv_out.weight
-    loss_fn, disc_p, disc_optim, has_lpips = build_gan(cfg, run, log, kl_weight=cfg.kl_weight)
+    loss_fn, disc_p, disc_optim = build_gan(cfg, run, perceptual, kl_weight=cfg.kl_weight)
     model_p, opt_p = acc.prepare(VAEReconstruction(vae), adam(params, cfg))
     ema = run.make_ema(params)
     latent_shape = (vae.config.latent_channels, cfg.crop // factor, cfg.crop // factor)

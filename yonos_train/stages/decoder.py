@@ -27,6 +27,7 @@ from .common import (
     default_log,
     freeze,
     load_yonos_pipeline,
+    lpips_vgg,
     lr_condition,
     open_data,
     randn_per_sample,
@@ -53,6 +54,8 @@ def train(cfg: DecoderConfig, *, log: Callable[[str], None] = default_log) -> Pa
     if pipe.scale_factor != cfg.scale:
         raise SpecError(f"--model {cfg.model} is a ×{pipe.scale_factor} pipeline but scale is {cfg.scale}.")
     check_vae_factor(cfg, pipe.latent_factor)
+    perceptual = lpips_vgg(cfg, log)  # may refuse (sd15 without VGG weights): before the run starts
+    has_lpips = perceptual is not None
     run = Run(cfg, log=log)
     acc, device = run.accelerator, run.device
     pipe.to(device)
@@ -66,7 +69,7 @@ def train(cfg: DecoderConfig, *, log: Callable[[str], None] = default_log) -> Pa
         vae.enable_gradient_checkpointing()
     decoder = LatentDecoder(vae)
     last_layer = vae.decoder.conv_out.weight
-    loss_fn, _disc, disc_optim, has_lpips = build_gan(cfg, run, log)
+    loss_fn, _disc, disc_optim = build_gan(cfg, run, perceptual)
     opt = adam(params, cfg)
     decoder_p, opt_p = acc.prepare(decoder, opt)
     ema = run.make_ema(params)

@@ -4,8 +4,6 @@ PatchGAN + LPIPS loss module, the discriminator's optimizer, and module wrappers
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
@@ -13,7 +11,6 @@ from ..config import _AutoencoderLossConfig
 from ..discriminator import PatchDiscriminator
 from ..engine import Optim, Run
 from ..losses import LDMAutoencoderLoss
-from .common import lpips_vgg
 
 
 class LatentDecoder(nn.Module):
@@ -54,9 +51,10 @@ def decoder_parameters(vae) -> list[nn.Parameter]:
     return params
 
 
-def build_gan(cfg: _AutoencoderLossConfig, run: Run, log: Callable[[str], None], kl_weight: float = 0.0):
-    """(loss module with the prepared discriminator, the discriminator's Optim)."""
-    perceptual = lpips_vgg(cfg, log)
+def build_gan(cfg: _AutoencoderLossConfig, run: Run, perceptual: nn.Module | None, kl_weight: float = 0.0):
+    """(loss module, the prepared discriminator, the discriminator's Optim).
+
+    ``perceptual``: from :func:`yonos_train.stages.common.lpips_vgg`, resolved before the run starts."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)  # discriminator init N(0, 0.02): same for the same seed
         disc = PatchDiscriminator(3, cfg.disc_ndf, cfg.disc_layers)
@@ -70,7 +68,7 @@ def build_gan(cfg: _AutoencoderLossConfig, run: Run, log: Callable[[str], None],
         disc_p, perceptual, perceptual_weight=cfg.perceptual_weight, disc_weight=cfg.disc_weight,
         disc_start=cfg.disc_start, kl_weight=kl_weight,
     )  # fmt: skip
-    return loss, disc_p, Optim("disc", opt_p, disc_params, disc_lr), perceptual is not None
+    return loss, disc_p, Optim("disc", opt_p, disc_params, disc_lr)
 
 
 def adam(params, cfg: _AutoencoderLossConfig) -> torch.optim.Optimizer:

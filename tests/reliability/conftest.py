@@ -73,6 +73,18 @@ def paired_data(root: Path, sizes=((24, 20), (16, 18)), scale: int = SCALE) -> P
     return root
 
 
+def hr_only_data(root: Path, second: tuple[bytes, str] | None = None) -> Path:
+    """synth/HR/img0.png (valid 24x20) and img1 (valid 16x18, or the given bytes/suffix);
+    returns img1's path."""
+    save(root / "synth" / "HR" / "img0.png", coord_image(24, 20, 0))
+    if second is None:
+        return save(root / "synth" / "HR" / "img1.png", coord_image(16, 18, 1))
+    data, suffix = second
+    path = root / "synth" / "HR" / f"img1{suffix}"
+    path.write_bytes(data)
+    return path
+
+
 def given_spec(name: str, count: int = 2, rule: str = "given") -> dict:
     return spec_dict(
         name,
@@ -85,7 +97,9 @@ def given_spec(name: str, count: int = 2, rule: str = "given") -> dict:
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def bomb_png(side: int = 20000) -> bytes:
@@ -93,7 +107,9 @@ def bomb_png(side: int = 20000) -> bytes:
     what a decompression bomb looks like before it is decoded."""
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 64)
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    )
 
 
 def encoded(arr: np.ndarray, fmt: str, **kw) -> bytes:
@@ -207,6 +223,7 @@ def rel():
         given_spec=given_spec,
         write_spec=write_spec,
         paired_data=paired_data,
+        hr_only_data=hr_only_data,
         broken_bytes=broken_bytes,
         BROKEN=BROKEN,
         unusual_image=unusual_image,
@@ -217,3 +234,15 @@ def rel():
         flat=flat,
         SCALE=SCALE,
     )
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    """A prepared HR-only x2 protocol (avgpool LR): pairs img0 (LR 12x10) and img1 (LR 8x9).
+    Returns (spec file, data root)."""
+    root = tmp_path / "data"
+    hr_only_data(root)
+    spec = write_spec(tmp_path / "specs", spec_dict("outs"))
+    res = invoke("protocols", "prepare", spec, "--data-root", root, "--json")
+    assert res.exit_code == 0, res.output
+    return spec, root

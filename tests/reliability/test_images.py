@@ -25,15 +25,7 @@ UNUSUAL_KINDS = ("gray", "gray16", "rgba", "palette", "cmyk-jpeg", "exif-rotated
 
 
 def _hr_only_data(rel, root: Path, second: tuple[bytes, str] | None = None) -> Path:
-    """synth/HR/img0.png (valid 24x20) and img1 (valid 16x18, or the given bytes/suffix)."""
-    rel.save(root / "synth" / "HR" / "img0.png", rel.coord_image(24, 20, 0))
-    if second is None:
-        rel.save(root / "synth" / "HR" / "img1.png", rel.coord_image(16, 18, 1))
-        return root / "synth" / "HR" / "img1.png"
-    data, suffix = second
-    path = root / "synth" / "HR" / f"img1{suffix}"
-    path.write_bytes(data)
-    return path
+    return rel.hr_only_data(root, second)
 
 
 def _nothing_prepared(root: Path) -> bool:
@@ -106,7 +98,9 @@ def test_prepare_refuses_hr_lr_count_and_name_mismatch(rel, tmp_path):
     extra = lr_dir / "img9x2.png"
     extra.write_bytes((lr_dir / "img0x2.png").read_bytes())
     res = rel.invoke("protocols", "prepare", spec, "--data-root", root)
-    rel.assert_fails(res, f"found 3 LR images matching {root / 'synth'}/LR/*, expected 2.", "https://example.org/synth")
+    rel.assert_fails(
+        res, f"found 3 LR images matching {root / 'synth'}/LR/*, expected 2.", "https://example.org/synth"
+    )
     (lr_dir / "img1x2.png").rename(lr_dir / "img1_x2.png")  # right count, wrong name
     extra.unlink()
     res = rel.invoke("protocols", "prepare", spec, "--data-root", root)
@@ -157,7 +151,9 @@ def test_metrics_compute_reads_unusual_images_by_the_documented_rule(rel, tmp_pa
     for folder in (sr, hr):  # a second, plain pair
         rel.save(folder / "y.png", rel.coord_image(8, 8))
     out = tmp_path / "scores.csv"
-    res = rel.invoke("metrics", "compute", "--sr", sr, "--hr", hr, "--metrics", "psnr-y", "--out", out, "--json")
+    res = rel.invoke(
+        "metrics", "compute", "--sr", sr, "--hr", hr, "--metrics", "psnr-y", "--out", out, "--json"
+    )
     assert res.exit_code == 0, res.output
     with open(out, newline="") as f:
         rows = {r["pair_id"]: float(r["psnr-y"]) for r in csv.DictReader(f)}
@@ -180,23 +176,13 @@ def test_metrics_compute_refuses_name_count_and_size_mismatch(rel, tmp_path):
     (sr / "p2.png").unlink()
     rel.save(sr / "p1.png", rel.coord_image(16, 18))  # one column too many
     rel.assert_fails(
-        rel.invoke(*args), f"SR/HR size mismatch for pair p1.png: SR {sr / 'p1.png'} is 18x16, HR {hr / 'p1.png'} is 16x16."
+        rel.invoke(*args),
+        f"SR/HR size mismatch for pair p1.png: SR {sr / 'p1.png'} is 18x16, HR {hr / 'p1.png'} is 16x16.",
     )
     assert not out.exists()
 
 
 # ------------------------------------------------------------------ the folder adapter (run)
-
-
-@pytest.fixture
-def prepared(rel, tmp_path):
-    """A prepared HR-only protocol: pairs img0 (LR 12x10) and img1 (LR 8x9), x2."""
-    root = tmp_path / "data"
-    _hr_only_data(rel, root)
-    spec = rel.write_spec(tmp_path / "specs", rel.spec_dict("outs"))
-    res = rel.invoke("protocols", "prepare", spec, "--data-root", root, "--json")
-    assert res.exit_code == 0, res.output
-    return spec, root
 
 
 def _run_folder(rel, tmp_path, spec, root, outputs):
@@ -249,7 +235,8 @@ def test_folder_outputs_wrong_size_missing_and_extra_files(rel, tmp_path, prepar
     rel.save(out / "img1.png", rel.coord_image(17, 18, 1))  # not 2 x its 8x9 LR
     res, results = _run_folder(rel, tmp_path, spec, root, out)
     rel.assert_fails(
-        res, f"Output {out / 'img1.png'} is 18x17 (WxH) but x2 of its 9x8 LR must be 18x16; outputs are never resized"
+        res,
+        f"Output {out / 'img1.png'} is 18x17 (WxH) but x2 of its 9x8 LR must be 18x16; outputs are never resized",
     )
     (out / "img1.png").rename(out / "img7.png")
     res, results = _run_folder(rel, tmp_path, spec, root, out)

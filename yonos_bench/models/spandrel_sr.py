@@ -163,8 +163,10 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> Spandrel
         wf = card.weights[0]
         try:
             wreg.require([wf], weights_dir)
-        except WeightsMissingError as e:
-            raise WeightsMissingError(f"{e}\n{wf.note}" if wf.note else str(e)) from None
+        except (WeightsMissingError, wreg.WeightsHashError) as e:
+            if not _is_shipped(card):  # `weights fetch` knows only shipped cards' files
+                raise type(e)(_user_card_message(card, wf, weights_dir, e)) from None
+            raise type(e)(f"{e}\n{wf.note}" if wf.note else str(e)) from None
         st = wreg.check(wf, weights_dir)
         source, digest = st.path, st.actual_sha256
     desc = load_descriptor(source)
@@ -183,3 +185,23 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> Spandrel
         weights_digest=digest,
         source=source,
     )
+
+
+def _is_shipped(card) -> bool:
+    from .registry import cards_dir
+
+    return bool(card.file) and Path(card.file).resolve().parent == cards_dir()
+
+
+def _user_card_message(card, wf, weights_dir, err: Exception) -> str:
+    """For a user's own card file: the same facts, with the way to get the file that works
+    for it (``yonos-bench weights fetch`` only knows the shipped cards' files)."""
+    from .. import weights as wreg
+
+    target = wf.path(weights_dir)
+    how = f"Download it from {wf.url} to {target}" if wf.url else f"Put it at {target}"
+    how += f" ({wf.note})." if wf.note else "."
+    if isinstance(err, wreg.WeightsHashError):
+        first = str(err).split(" The file is", 1)[0]
+        return f"{first} (model card {card.file}). The file is corrupt, truncated or another file: {how}"
+    return f"Missing weight file {wf.filename} of model card {card.file} (looked for {target}). {how}"

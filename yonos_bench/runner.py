@@ -264,6 +264,7 @@ def run_cell(c: _CellContext) -> CellOutcome:
         finally:
             log.close()
         out.images_computed = gen.images_written
+    gen_wall = time.perf_counter() - t0
     c.dist.barrier()  # gather: every shard's images are on disk before metrics
     state = read_logs(folder, kd)
     missing = [i for i in ids if i not in state.sha256 and i not in done]
@@ -274,7 +275,8 @@ def run_cell(c: _CellContext) -> CellOutcome:
     shas = {i: state.sha256.get(i, recorded.get(i)) for i in ids}
     evaluation = _evaluate(c, folder, ids)
     if c.dist.main:
-        out.result = _write_outputs(c, folder, ids, shas, state, evaluation, time.perf_counter() - t0)
+        walls = {"generation": gen_wall, "total": time.perf_counter() - t0, "images": out.images_computed}
+        out.result = _write_outputs(c, folder, ids, shas, state, evaluation, walls)
     c.dist.barrier()
     if not c.dist.main:
         out.result = read_result(folder / RESULT_FILE)
@@ -328,7 +330,7 @@ def _evaluate(c: _CellContext, folder: Path, ids: list[str]):
     )  # fmt: skip
 
 
-def _write_outputs(c, folder, ids, shas, state, ev, wall) -> dict[str, Any]:
+def _write_outputs(c, folder, ids, shas, state, ev, walls) -> dict[str, Any]:
     pairs = {p.id: p for p in c.pairs}
     rows = []
     for k, pid in enumerate(ids):
@@ -399,7 +401,10 @@ def _write_outputs(c, folder, ids, shas, state, ev, wall) -> dict[str, Any]:
             "seconds_per_image": s_img,
             "images_per_second": (1.0 / s_img) if s_img else None,
             "compute_seconds": total,
-            "wall_seconds_this_session": wall,
+            # This invocation only (a resumed cell's earlier sessions are in seconds_per_image):
+            "session_wall_seconds": walls["total"],
+            "session_generation_wall_seconds": walls["generation"],
+            "session_images_generated": walls["images"],
             "metric_seconds": ev.seconds,
             "peak_memory_bytes": peak[0],
             "peak_memory_kind": peak[1],

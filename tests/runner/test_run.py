@@ -248,3 +248,39 @@ def test_another_cell_in_the_same_folder_is_not_overwritten(env, tmp_path):
     )
     assert json.loads(path.read_text())["cell"]["weights_digest"] != "older-weights"
     shutil.rmtree(results)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_sharded_run_equals_single_process(env, tmp_path):
+    """`torchrun --nproc_per_node 2` (what `accelerate launch --multi_gpu` runs underneath;
+    on CPU `accelerate launch --cpu` starts one process): shards, gathers, same result file."""
+    torchrun = Path(sys.executable).parent / "torchrun"
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed next to this Python")
+    common = ["run", "sample", "-m", "bicubic", "--limit", "12", "--batch-size", "4", "--metrics", "psnr-y",
+              "--device", "cpu", "--quiet", "--data-root", str(env["data"])]  # fmt: skip
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "yonos_bench", *common,
+         "--results", str(tmp_path / "sharded")],  # fmt: skip
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert runner.invoke(app, [*common, "--results", str(tmp_path / "single")]).exit_code == 0
+    cell = Path("sample-v1/bicubic/stepsna-seed0-fp32-limit12")
+    sharded, single = tmp_path / "sharded" / cell, tmp_path / "single" / cell
+    assert sorted(p.name for p in sharded.glob("progress-*.jsonl")) == [
+        "progress-0.jsonl",
+        "progress-1.jsonl",
+    ]
+    a, b = read_result(sharded / "result.json"), read_result(single / "result.json")
+    assert a["sr_images"] == b["sr_images"] and a["metrics"] == b["metrics"] and a["n"] == 12
+    assert a["device"].startswith("2 processes")
+    assert (sharded / "per_image.csv").read_text() == (single / "per_image.csv").read_text()

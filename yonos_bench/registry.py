@@ -295,15 +295,9 @@ def _check_semantics(spec: ProtocolSpec, where: str) -> None:
 
 def parse_spec(text: str, where: str) -> ProtocolSpec:
     """Parse and validate one spec's YAML text; ``where`` names it in error messages."""
-    import yaml
+    from .strict_yaml import load_yaml
 
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        loc = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown line"
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SpecError(f"{where}: malformed YAML at {loc}: {problem}.") from None
+    data = load_yaml(text, where)  # a key given twice is an error, not "last one wins"
     if not isinstance(data, dict):
         raise SpecError(f"{where}: a protocol spec must be a YAML mapping, got {type(data).__name__}.")
     spec = _build(ProtocolSpec, data, where)
@@ -322,6 +316,14 @@ def load_spec_file(path: str | os.PathLike) -> ProtocolSpec:
     spec = parse_spec(text, str(path))
     if spec.name != path.stem:
         raise SpecError(f"{path}: key 'name' is {spec.name!r} but the file is named {path.name!r}.")
+    shipped = dict(_shipped()).get(spec.name)
+    if shipped is not None and shipped.version == spec.version and shipped.spec_sha256 != spec.spec_sha256:
+        # Prepared pairs and results are stored by name and version: a different spec under a
+        # registered name would replace the registered pairs and mix their results.
+        raise SpecError(
+            f"{path}: protocol '{spec.name}' version {spec.version} is already registered ({shipped.file}) "
+            "with different content; give your protocol another name (and file name)."
+        )
     return spec
 
 

@@ -9,6 +9,7 @@ non-protocol contexts of ``card_schema.CONTEXTS``). No torch import here: ``mode
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from functools import lru_cache
@@ -177,14 +178,9 @@ def _check_adapter_rules(c: dict, where: str) -> None:
 
 def parse_card(text: str, where: str, *, protocols: set[str] | None = None) -> ModelCard:
     """Parse and validate one card's YAML text; ``where`` names it in error messages."""
-    import yaml
+    from ..strict_yaml import load_yaml
 
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        loc = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown line"
-        raise SpecError(f"{where}: malformed YAML at {loc}: {getattr(e, 'problem', None) or e}.") from None
+    data = load_yaml(text, where)  # a key given twice is an error, not "last one wins"
     if not isinstance(data, dict):
         raise SpecError(f"{where}: a model card must be a YAML mapping, got {type(data).__name__}.")
     c = check_mapping(data, TOP_KEYS, where)
@@ -246,6 +242,14 @@ def load_card_file(path: str | os.PathLike) -> ModelCard:
     card = parse_card(text, str(path))
     if card.name != path.stem:
         raise SpecError(f"{path}: key 'name' is {card.name!r} but the file is named {path.name!r}.")
+    shipped = dict(_shipped()).get(card.name)
+    if shipped is not None and dataclasses.replace(shipped, file="") != dataclasses.replace(card, file=""):
+        # Results are stored (and cached) by model name: another model under a shipped name
+        # would be reported as the shipped one.
+        raise SpecError(
+            f"{path}: model '{card.name}' is already a shipped card ({shipped.file}) with different "
+            "content; give your card another name (and file name)."
+        )
     return card
 
 

@@ -30,6 +30,7 @@ class Series:
     label: str
     points: list[Point]
     horizontal: bool = False  # a step-less model drawn as a reference line
+    reportable: bool = True  # False when a point comes from a --limit smoke run
 
 
 @dataclass
@@ -89,6 +90,7 @@ def collect_series(
         model, dtype, seed = gid
         label = model if not multi[model] else f"{model} ({dtype}, seed {seed})"
         pts = []
+        reportable = all(r.data["reportable"] for r in groups[gid].values())
         for steps, r in groups[gid].items():
             m = r.data["metrics"][metric]
             if x == "steps":
@@ -102,11 +104,10 @@ def collect_series(
             pts.append(Point(float(xv), float(m["mean"]), m["ci_low"], m["ci_high"], steps))
         if x == "steps" and not pts and None in groups[gid]:
             m = groups[gid][None].data["metrics"][metric]
-            series.append(
-                Series(label, [Point(float("nan"), m["mean"], m["ci_low"], m["ci_high"], None)], True)
-            )
+            point = Point(float("nan"), m["mean"], m["ci_low"], m["ci_high"], None)
+            series.append(Series(label, [point], True, reportable))
         elif pts:
-            series.append(Series(label, sorted(pts, key=lambda p: p.x)))
+            series.append(Series(label, sorted(pts, key=lambda p: p.x), False, reportable))
     if not series:
         raise YonosError(
             f"No results with a {'step count' if x == 'steps' else 's/img'} to plot for {metric}."
@@ -172,7 +173,8 @@ def draw(
             ax.set_xscale("log")
             ax.set_xlabel("seconds per image")
         ax.set_ylabel(f"{metric} ({'lower' if lower_better else 'higher'} is better)")
-        ax.set_title(pkey, fontsize=9)
+        smoke = "" if all(s.reportable for s in series) else " — includes --limit smoke runs (NOT reportable)"
+        ax.set_title(pkey + smoke, fontsize=9)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, frameon=False)
         fig.tight_layout()

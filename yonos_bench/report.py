@@ -174,7 +174,7 @@ def _columns(cells: dict[tuple[str, tuple], LoadedResult]) -> list[Column]:
         siblings = by_model[model]
         extra = []
         if len({s[1] for s in siblings}) > 1:
-            extra.append(f"{steps} steps" if steps is not None else "no steps")
+            extra.append("no steps" if steps is None else f"{steps} step" + ("s" if steps != 1 else ""))
         if len({s[2] for s in siblings}) > 1:
             extra.append(f"seed {seed}")
         if len({s[3] for s in siblings}) > 1:

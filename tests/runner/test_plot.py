@@ -36,6 +36,13 @@ def test_steps_plot_one_line_per_model(sweep, tmp_path):
     assert [p.y for p in by["yonos"].points] == pytest.approx([20.5, 21.5, 22.5])
     assert by["bicubic"].horizontal and not by["yonos"].horizontal
     assert all(p.lo < p.y < p.hi for p in by["sd-sr"].points)
+    assert all(s.reportable for s in out.series)
+
+
+def test_limit_runs_are_flagged(results_root, write_run, tmp_path):
+    write_run(results_root, model="yonos", values={"psnr-y": [20.0, 21.0]}, steps=1, limit=2)
+    out = plot_results(results_root, "psnr-y", tmp_path / "x")
+    assert out.series[0].reportable is False
 
 
 def test_frontier_plot_uses_seconds(sweep, tmp_path):

@@ -140,7 +140,7 @@ def test_columns_split_by_steps_and_set_metrics(results_root, write_run):
             set_metrics={"fid-clean": fid},
         )
     t = build_table(results_root)
-    assert [c.label for c in t.columns] == ["yonos (1 steps)", "yonos (4 steps)"]
+    assert [c.label for c in t.columns] == ["yonos (1 step)", "yonos (4 steps)"]
     fid = next(r for r in t.rows if r.metric == "fid-clean")
     assert [v.rank for v in fid.values] == [2, 1] and not any(v.not_significant for v in fid.values)
     fid_line = next(line for line in to_markdown(t).splitlines() if "fid-clean ↓" in line)

@@ -284,3 +284,18 @@ def test_two_process_sharded_run_equals_single_process(env, tmp_path):
     assert a["sr_images"] == b["sr_images"] and a["metrics"] == b["metrics"] and a["n"] == 12
     assert a["device"].startswith("2 processes")
     assert (sharded / "per_image.csv").read_text() == (single / "per_image.csv").read_text()
+
+
+def test_force_metrics_rescores_without_regenerating(env, tmp_path):
+    results = tmp_path / "results"
+    args = ("-m", "bicubic", "--limit", "4", "--metrics", "psnr-y")
+    assert _run(env, results, *args).exit_code == 0
+    folder = next(results.rglob("result.json")).parent
+    images = {p: p.stat().st_mtime_ns for p in (folder / "sr").iterdir()}
+    res = _run(env, results, *args, "--force-metrics")
+    assert res.exit_code == 0 and "rescored" in res.output
+    assert {p: p.stat().st_mtime_ns for p in (folder / "sr").iterdir()} == images
+    # Asking for a metric the cell lacks scores it from the cached images too.
+    res = _run(env, results, "-m", "bicubic", "--limit", "4", "--metrics", "psnr-y,ssim-y")
+    assert res.exit_code == 0 and "rescored" in res.output
+    assert set(read_result(folder / "result.json")["metrics"]) == {"psnr-y", "ssim-y"}

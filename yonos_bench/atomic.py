@@ -1,7 +1,8 @@
 """Atomic file writes: write to a temp file in the same folder, fsync, then rename.
 
 A reader never sees a half-written file; an interrupted write leaves the previous
-version (or nothing) in place.
+version (or nothing) in place. A write that fails (disk full, no permission) removes its
+temp file and raises :class:`~yonos_bench.errors.FileWriteError` naming the file.
 """
 
 from __future__ import annotations
@@ -13,23 +14,40 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import FileWriteError
+
 
 def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _write_error(path, e) from e
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and not isinstance(e, FileWriteError):
+            raise _write_error(path, e) from e
         raise
+
+
+def _write_error(path: Path, e: OSError) -> FileWriteError:
+    """Disk full, permissions, read-only file system...: one message naming the file."""
+    err = FileWriteError(
+        f"Cannot write {path}: {e.strerror or e}. The file was left as it was; free some space or "
+        "check the folder's permissions, then run the command again."
+    )
+    err.errno = e.errno
+    return err
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -35,6 +35,11 @@ class ImageError(YonosError, ValueError):
     """An image cannot be read or has an unusable format (names the file)."""
 
 
+class FileWriteError(YonosError, OSError):
+    """A file could not be written (disk full, permissions...); names the file. The atomic
+    writers raise it with the previous version of the file left untouched."""
+
+
 def did_you_mean(kind: str, name: str, available: list[str]) -> UnknownNameError:
     """Build the lm-eval-harness style unknown-name error."""
     import difflib

@@ -92,8 +92,13 @@ class SRModelBase:
                 f"names: model '{self.name}' reads outputs by pair id, so upscale() needs names= (the pair ids)"
             )
         steps = self.resolve_steps(steps)
-        out = self._upscale(lr, steps, seeds, names)
-        return check_output(out, lr, self.scale, self.name)
+        import torch
+
+        try:
+            out = self._upscale(lr, steps, seeds, names)
+        except (torch.OutOfMemoryError, MemoryError) as e:
+            raise out_of_memory_error(self, lr, e) from None
+        return check_output(out, lr, self.scale, self.name, names)
 
     def resolve_steps(self, steps: int | None) -> int | None:
         """The number of steps that will actually be used (``None`` for step-less models)."""
@@ -169,7 +174,23 @@ def check_seeds(seeds: Any, n: int) -> list[int]:
     return out
 
 
-def check_output(sr: Any, lr: torch.Tensor, scale: int, name: str) -> torch.Tensor:
+def out_of_memory_error(model: Any, lr: torch.Tensor, e: BaseException) -> YonosError:
+    """Out of (GPU) memory: what was asked, and the knobs that lower memory. Outputs never
+    depend on the batch size (one seed per image), so retrying smaller changes no number."""
+    b, _, h, w = lr.shape
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    knobs = "--batch-size (1 needs the least memory)"
+    if hasattr(model, "tile_size"):  # spandrel (tile) and YONOS (tile_size) adapters tile large images
+        knobs += ", a smaller tile (model option tile / tile_size)"
+    return YonosError(
+        f"Model '{model.name}' ran out of memory on a batch of {b} image(s) of {w}x{h} (WxH) LR pixels "
+        f"({first}). Lower {knobs}, or use --dtype fp16/bf16 where the model supports it."
+    )
+
+
+def check_output(
+    sr: Any, lr: torch.Tensor, scale: int, name: str, names: Sequence[str] | None = None
+) -> torch.Tensor:
     """The adapter-independent promise: exact size, 3 channels, finite, in [0, 1]."""
     import torch
 
@@ -180,8 +201,14 @@ def check_output(sr: Any, lr: torch.Tensor, scale: int, name: str) -> torch.Tens
         raise YonosError(
             f"Model '{name}' returned {got}, expected exactly {want} (scale x{scale} of the input)."
         )
-    if not torch.isfinite(sr).all():
-        raise YonosError(f"Model '{name}' produced NaN or inf values (try --dtype fp32).")
+    finite = torch.isfinite(sr).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        bad = [(names[i] if names is not None else f"#{i} of the batch") for i in range(b) if not finite[i]]
+        raise YonosError(
+            f"Model '{name}' produced NaN or inf values for image{'s' if len(bad) > 1 else ''} "
+            f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}; no output is kept for "
+            f"{'them' if len(bad) > 1 else 'it'} (try --dtype fp32)."
+        )
     return sr.float().clamp(0.0, 1.0)  # out of place: sr may be an inference-mode tensor
 
 

@@ -152,40 +152,51 @@ def test_corrupted_result_and_image_are_detected_and_recomputed(env, tmp_path):
     assert read_result(folder / "result.json")["metrics"] == good["metrics"]
 
 
-def _subprocess_run(env, results, extra=()):
-    cmd = [sys.executable, "-m", "yonos_bench", "run", "sample", "-m", str(env["pipe"]), "--limit", "12",
-           "--batch-size", "2", "--metrics", "psnr-y", "--device", "cpu", "--quiet",
+def _subprocess_run(env, results, output, extra=()):
+    cmd = [sys.executable, "-m", "yonos_bench", "run", "sample", "-m", str(env["pipe"]), "--limit", "24",
+           "--batch-size", "2", "--steps", "2", "--metrics", "psnr-y", "--device", "cpu", "--quiet",
            "--data-root", str(env["data"]), "--results", str(results), "--weights-dir", str(env["weights"]), *extra]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+    return subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT, env={**os.environ})
 
 
 def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(env, tmp_path):
     killed = tmp_path / "killed"
-    proc = _subprocess_run(env, killed)
-    log = killed / "sample-v1" / "tiny-yonos" / "steps1-seed0-fp32-limit12" / "progress-0.jsonl"
+    output = open(tmp_path / "killed-run.log", "wb")  # a file, not a pipe nobody reads
+    proc = _subprocess_run(env, killed, output)
+    log = killed / "sample-v1" / "tiny-yonos" / "steps2-seed0-fp32-limit24" / "progress-0.jsonl"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if log.is_file() and log.read_text().count('"id"') >= 4:
             break
-        time.sleep(0.05)
+        time.sleep(0.01)
     assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    output.close()
     folder = log.parent
     assert not (folder / "result.json").exists()
     n_before = log.read_text().count('"id"')
-    assert 4 <= n_before < 12
+    assert 4 <= n_before < 24
 
-    res = _run(
-        env, killed, "-m", str(env["pipe"]), "--limit", "12", "--batch-size", "2", "--metrics", "psnr-y"
+    same = (
+        "-m",
+        str(env["pipe"]),
+        "--limit",
+        "24",
+        "--batch-size",
+        "2",
+        "--steps",
+        "2",
+        "--metrics",
+        "psnr-y",
     )
+    res = _run(env, killed, *same)
     assert res.exit_code == 0 and "resumed" in res.output, res.output
     resumed = read_result(folder / "result.json")
 
     fresh = tmp_path / "fresh"
-    assert _run(env, fresh, "-m", str(env["pipe"]), "--limit", "12", "--batch-size", "2", "--metrics", "psnr-y",
-                "--quiet").exit_code == 0  # fmt: skip
-    reference = read_result(fresh / "sample-v1" / "tiny-yonos" / "steps1-seed0-fp32-limit12" / "result.json")
+    assert _run(env, fresh, *same, "--quiet").exit_code == 0
+    reference = read_result(fresh / folder.relative_to(killed) / "result.json")
     assert resumed["sr_images"] == reference["sr_images"]
     assert resumed["metrics"] == reference["metrics"]
     assert (folder / "per_image.csv").read_text() == (

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
-from .report import Table, Value, as_records, format_seconds, format_value
+from .report import Table, Value, format_seconds, format_value
 
 ARROWS_MD = {True: "↓", False: "↑"}
 ARROWS_TEX = {True: r"$\downarrow$", False: r"$\uparrow$"}
@@ -171,3 +172,34 @@ def to_csv(table: Table) -> str:
     writer.writeheader()
     writer.writerows(records)
     return buf.getvalue()
+
+
+def as_records(table: Table) -> list[dict[str, Any]]:
+    """Long format (one record per protocol × metric × column), for CSV."""
+    out = []
+    for row in table.rows:
+        for col, v, sec in zip(table.columns, row.values, table.s_per_img, strict=True):
+            if v is None:
+                continue
+            out.append(
+                {
+                    "protocol": row.protocol,
+                    "metric": row.metric,
+                    "lower_better": row.lower_better,
+                    "model": col.model,
+                    "steps": "" if col.steps is None else col.steps,
+                    "seed": col.seed,
+                    "dtype": col.dtype,
+                    "mean": v.mean,
+                    "ci_low": "" if v.ci_low is None else v.ci_low,
+                    "ci_high": "" if v.ci_high is None else v.ci_high,
+                    "n": v.n,
+                    "rank": "" if v.rank is None else v.rank,
+                    "not_significant_vs_best": v.not_significant,
+                    "paper": "" if v.paper is None else v.paper,
+                    "diff_vs_paper": "" if v.diff is None else v.diff,
+                    "s_per_img": "" if sec is None else sec,
+                    "reportable": v.reportable,
+                }
+            )
+    return out

@@ -17,7 +17,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,18 @@ from .errors import YonosError
 from .generate import Dist, dist_context, generate_images
 from .imageio import sha256_file
 from .paths import results_root as resolve_results_root
-from .provenance import describe_device, provenance, resolve_device
+from .provenance import resolve_device
 from .results import (
     PER_IMAGE_FILE,
     RESULT_FILE,
-    SCHEMA,
     SR_DIR,
     CellKey,
     ResultFileError,
     cell_dir,
-    finite_or_none,
-    image_seed,
-    per_image_csv,
     protocol_dir,
     read_result,
-    write_result,
 )
+from .run_result import write_outputs
 
 SR_FEATURES_FILE = "sr_features.npz"
 
@@ -177,7 +172,7 @@ def run_benchmark(
     limit = opts.limit if opts.limit is not None and opts.limit < len(pairs) else None
     if limit is not None:
         pairs = pairs[:limit]
-    ui = _ui(console, opts.progress and dist.main)
+    ui = _ui(console, opts.progress and dist.main, dist.main)
     outcomes: list[CellOutcome] = []
     with ui.progress:
         for name in models:
@@ -276,7 +271,7 @@ def run_cell(c: _CellContext) -> CellOutcome:
     evaluation = _evaluate(c, folder, ids)
     if c.dist.main:
         walls = {"generation": gen_wall, "total": time.perf_counter() - t0, "images": out.images_computed}
-        out.result = _write_outputs(c, folder, ids, shas, state, evaluation, walls)
+        out.result = write_outputs(c, folder, ids, shas, state, evaluation, walls)
     c.dist.barrier()
     if not c.dist.main:
         out.result = read_result(folder / RESULT_FILE)
@@ -330,110 +325,7 @@ def _evaluate(c: _CellContext, folder: Path, ids: list[str]):
     )  # fmt: skip
 
 
-def _write_outputs(c, folder, ids, shas, state, ev, walls) -> dict[str, Any]:
-    pairs = {p.id: p for p in c.pairs}
-    rows = []
-    for k, pid in enumerate(ids):
-        row = {
-            "id": pid,
-            "source": pairs[pid].source,
-            "seed": image_seed(c.key.seed, pid),
-            "sr_sha256": shas[pid],
-        }
-        for mid, vals in ev.per_image.items():
-            row[mid] = vals[k]
-        rows.append(row)
-    per_image_cols = [m for m in c.metric_ids if m in ev.per_image]
-    csv_text = per_image_csv(rows, per_image_cols)
-    from .atomic import write_text_atomic
-
-    write_text_atomic(folder / PER_IMAGE_FILE, csv_text)
-    metrics, unavailable = {}, dict(ev.unavailable)
-    for mid, s in ev.summary.items():
-        if finite_or_none(s.mean) is None:
-            unavailable[mid] = f"no finite value ({s.n_nan} NaN per-image values)"
-            continue
-        metrics[mid] = {
-            "mean": float(s.mean), "ci_low": finite_or_none(s.ci_low), "ci_high": finite_or_none(s.ci_high),
-            "n": int(s.n), "lower_better": bool(s.lower_better), "kind": s.kind, "confidence": 0.95,
-            "n_nan": int(s.n_nan), "n_capped": int(s.n_capped), "note": s.note,
-            "preset": ev.preset_args.get(mid, {}),
-        }  # fmt: skip
-    seconds = [state.seconds.get(i) for i in ids]
-    total = sum(x for x in seconds if x is not None)
-    s_img = total / len(ids) if all(x is not None for x in seconds) and ids else None
-    peak = max(state.peaks, default=(None, "unknown"))
-    n_all = len(c.prepared.pairs)
-    desc = describe_device(c.device)
-    data = {
-        "schema": SCHEMA,
-        "kind": "run",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "cell_key": c.key.digest(),
-        "cell": c.key.to_dict(),
-        "protocol": {
-            "name": c.spec.name,
-            "version": c.spec.version,
-            "digest": c.prepared.digest,
-            "scale": c.spec.scale,
-            "n_pairs": n_all,
-            "metrics": list(c.spec.metrics),
-            "description": c.spec.description,
-            "citation": c.spec.citation,
-        },
-        "model": {
-            "name": c.model.name,
-            "weights_digest": c.model.weights_digest,
-            "scale": int(c.model.scale),
-            "supports_steps": bool(c.model.supports_steps),
-            "default_steps": c.model.default_steps,
-            "info": _jsonable(getattr(c.model, "info", {})),
-        },
-        "steps": c.key.steps,
-        "seed": c.key.seed,
-        "dtype": c.key.dtype,
-        "device": desc if c.dist.world == 1 else f"{c.dist.world} processes × {desc}",
-        "batch_size": c.opts.batch_size,
-        "n": len(ids),
-        "metrics": metrics,
-        "unavailable": unavailable,
-        "timing": {
-            "seconds_per_image": s_img,
-            "images_per_second": (1.0 / s_img) if s_img else None,
-            "compute_seconds": total,
-            # This invocation only (a resumed cell's earlier sessions are in seconds_per_image):
-            "session_wall_seconds": walls["total"],
-            "session_generation_wall_seconds": walls["generation"],
-            "session_images_generated": walls["images"],
-            "metric_seconds": ev.seconds,
-            "peak_memory_bytes": peak[0],
-            "peak_memory_kind": peak[1],
-        },  # fmt: skip
-        "sr_images": shas,
-        "per_image_csv_sha256": sha256_file(folder / PER_IMAGE_FILE),
-        "reportable": c.key.limit is None,
-        "not_reportable_reason": None
-        if c.key.limit is None
-        else f"--limit {c.key.limit}: first {c.key.limit} of {n_all} pairs (smoke run; not comparable)",
-        "limit": c.key.limit,
-        "provenance": provenance(c.device),
-        "backend_versions": dict(ev.backend_versions),
-        "warnings": list(ev.warnings),
-    }
-    write_result(folder / RESULT_FILE, data)
-    return data
-
-
-def _jsonable(obj: Any) -> Any:
-    import json
-
-    try:
-        return json.loads(json.dumps(obj, default=str))
-    except (TypeError, ValueError):
-        return str(obj)
-
-
-def _ui(console, enabled: bool):
+def _ui(console, enabled: bool, main: bool):
     from .runner_ui import RunUI
 
-    return RunUI(console, enabled)
+    return RunUI(console, enabled, speak=main)

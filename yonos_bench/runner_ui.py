@@ -14,11 +14,14 @@ class _NoProgress:
 
 
 class RunUI:
-    def __init__(self, console=None, enabled: bool = True):
+    def __init__(self, console=None, enabled: bool = True, speak: bool = True):
+        """``enabled``: progress bar and summary; ``speak``: warnings (shown even when quiet,
+        by one process only)."""
         from rich.console import Console
 
         self.console = console or Console(stderr=True)
         self.enabled = enabled
+        self.speak = speak
         if enabled:
             from rich.progress import (
                 BarColumn,
@@ -53,7 +56,7 @@ class RunUI:
             self.progress.advance(task, k)
 
     def say(self, message: str) -> None:
-        if self.enabled:
+        if self.speak:
             self.console.print(f"[yellow]{message}[/yellow]", highlight=False, soft_wrap=True)
 
     def summary(self, outcomes, metric_ids: list[str]) -> None:

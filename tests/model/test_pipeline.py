@@ -106,13 +106,28 @@ def test_one_step_pipeline_is_minus_v_of_noise(pipe):
 
 
 def test_non_multiple_of_8_sizes_are_padded_and_cropped(pipe):
-    lr = smooth_images(1, 40)[:, :, :33, :21]
-    out = pipe(lr, 1, gens(0))
+    lr = smooth_images(1, 40)[:, :, :33, :21]  # ×4 → 132×84, padded to 136×88 internally
+    calls = []
+    handle = pipe.unet.register_forward_pre_hook(lambda m, args: calls.append(tuple(args[0].shape)))
+    try:
+        out = pipe(lr, 1, gens(0))
+    finally:
+        handle.remove()
+    assert calls == [(1, 8, 17, 11)]  # latents of the padded 136×88 image
     assert out.shape == (1, 3, 132, 84)
-    # Padding is bottom/right only: the top-left of the output matches a run on a larger image
-    # whose extra rows/columns are the same reflection only approximately, so check finiteness
-    # and range, and that the unpadded case is untouched.
     assert torch.isfinite(out).all() and float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_bf16_runs_with_float32_noise_and_output(pipe):
+    """Reduced precision on request (CUDA's use case; bf16 also runs on CPU): same noise, float32
+    output, close to fp32 on average (random weights amplify rounding; mean error < 1/255)."""
+    lr = smooth_images(1, 16, seed=6)
+    ref = pipe(lr, 2, gens(0))
+    low = build_pipeline("tiny", scale=4, seed=0).to(dtype=torch.bfloat16)
+    assert low.unet.dtype == torch.bfloat16
+    out = low(lr, 2, gens(0))
+    assert out.dtype == torch.float32
+    assert float((out - ref).abs().mean()) < 1 / 255
 
 
 def test_timer_records_every_stage(pipe):

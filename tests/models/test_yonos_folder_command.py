@@ -257,3 +257,12 @@ def test_outputs_environment_variable_name():
 
     assert outputs_env("stablesr") == "YONOS_OUTPUTS_STABLESR"
     assert outputs_env("tsd-sr") == "YONOS_OUTPUTS_TSD_SR"
+
+
+def test_a_training_run_folder_loads_its_pipeline_named_after_the_run(tiny_yonos_dir, tmp_path):
+    run = tmp_path / "distill-x4-003"
+    shutil.copytree(tiny_yonos_dir, run / "pipeline")
+    by_run = load_model(run)
+    by_pipeline = load_model(run / "pipeline")
+    assert by_run.name == by_pipeline.name == "distill-x4-003"
+    assert by_run.weights_digest == by_pipeline.weights_digest

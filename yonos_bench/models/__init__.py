@@ -119,6 +119,12 @@ def resolve_card(
         return load_card_file(path), None
     if path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES:
         return _adhoc(path, "spandrel", 0, {}), path
+    if (
+        path.is_dir()
+        and not (path / "model_index.json").is_file()
+        and (path / "pipeline" / "model_index.json").is_file()
+    ):
+        path = path / "pipeline"  # a training run folder: its result pipeline
     if path.is_dir() and (path / "model_index.json").is_file():
         adapter, opts = _pipeline_kind(path)
         return _adhoc(path, adapter, 0, opts), path
@@ -150,6 +156,8 @@ def _pipeline_kind(folder: Path) -> tuple[str, dict]:
 def _adhoc(path: Path, adapter: str, scale: int, options: dict) -> ModelCard:
     """A card for a model given by path (scale 0 = read from the model when it loads)."""
     stem = path.name if path.is_dir() else path.stem
+    if path.is_dir() and stem == "pipeline" and path.parent.name:
+        stem = path.parent.name  # `<run>/pipeline/` (training output): name it after the run
     name = re.sub(r"[^a-z0-9.-]+", "-", stem.lower()).strip("-.") or "model"
     return ModelCard(
         name=name,

@@ -157,8 +157,10 @@ class Run:
             mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum, cpu=cfg.cpu
         )
         acc = self.accelerator
-        box = [str(resolve_run_dir(cfg)) if acc.is_main_process else None]
-        self.dir = Path(broadcast_object_list(box)[0])
+        # Every process checks (so a bad --resume fails everywhere, not only on rank 0); rank
+        # 0's answer is broadcast so that all agree on an auto-numbered folder.
+        box = [str(resolve_run_dir(cfg))]
+        self.dir = Path(broadcast_object_list(box)[0] if acc.num_processes > 1 else box[0])
         self._log = log or (lambda msg: None)
         self.start_step = 0
         if acc.is_main_process:

@@ -101,6 +101,13 @@ def test_duplicate_protocol_names(rel, tmp_path):
         match=rf"Duplicate protocol name 'twin': defined in {folder}/twin.yaml and in {folder}/twin.yml",
     ):
         load_registry(folder)
+    other = tmp_path / "elsewhere" / "twin.yaml"
+    other.parent.mkdir()
+    other.write_text((folder / "twin.yml").read_text())
+    rel.assert_fails(
+        rel.invoke("protocols", "validate", folder / "twin.yaml", other),
+        f"Duplicate protocol name 'twin': defined in {folder / 'twin.yaml'} and in {other}.",
+    )
     # a user's file that reuses a shipped protocol's name and version with other content
     shadow = tmp_path / "user" / "sample.yaml"
     shadow.parent.mkdir()

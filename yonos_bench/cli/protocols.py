@@ -101,6 +101,15 @@ def validate_cmd(
 
     if files:
         specs = [load_spec_file(f) for f in files]
+        seen: dict[str, str] = {}
+        for s in specs:
+            if s.name in seen:
+                from ..errors import SpecError
+
+                raise SpecError(
+                    f"Duplicate protocol name '{s.name}': defined in {seen[s.name]} and in {s.file}."
+                )
+            seen[s.name] = s.file
     else:
         specs = list(load_registry().values())
     typer.echo(f"{len(specs)} protocol spec(s) valid: {', '.join(sorted(s.name for s in specs))}")

@@ -23,7 +23,7 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
-        raise _write_error(path, e) from e
+        raise write_error(path, e) from e
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
@@ -36,12 +36,13 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
         except FileNotFoundError:
             pass
         if isinstance(e, OSError) and not isinstance(e, FileWriteError):
-            raise _write_error(path, e) from e
+            raise write_error(path, e) from e
         raise
 
 
-def _write_error(path: Path, e: OSError) -> FileWriteError:
-    """Disk full, permissions, read-only file system...: one message naming the file."""
+def write_error(path: Path, e: OSError) -> FileWriteError:
+    """Disk full, permissions, read-only file system...: one message naming the file (also
+    for writers that need no atomicity, e.g. files inside a temporary folder)."""
     err = FileWriteError(
         f"Cannot write {path}: {e.strerror or e}. The file was left as it was; free some space or "
         "check the folder's permissions, then run the command again."

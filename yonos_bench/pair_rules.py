@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from .atomic import write_error
 from .errors import ImageError
 from .imageio import encode_png, pixel_sha256, read_rgb8
 from .registry import DETERMINISTIC_DEGRADATIONS, HrResizeSpec, ProtocolSpec, SubsetSpec
@@ -255,7 +256,10 @@ def make_source_pairs(spec: ProtocolSpec, src: SourceImage, out_dir: Path) -> tu
                 rec[f"{kind}_sha256"] = rec[f"{kind}_pixels_sha256"] = None
                 continue
             data = encode_png(arr)
-            (out_dir / rec[kind]).write_bytes(data)
+            try:  # inside prepare's temporary folder: no atomic rename needed
+                (out_dir / rec[kind]).write_bytes(data)
+            except OSError as e:
+                raise write_error(out_dir / rec[kind], e) from e
             rec[f"{kind}_sha256"] = hashlib.sha256(data).hexdigest()
             rec[f"{kind}_pixels_sha256"] = pixel_sha256(arr)
         records.append(rec)

@@ -65,7 +65,7 @@ def _card(tmp_path, sha: str) -> Path:
     return path
 
 
-def test_model_weights_missing_names_file_url_and_fetch_command(rel, tmp_path, prepared):
+def test_model_weights_missing_names_file_and_url(rel, tmp_path, prepared):
     card = _card(tmp_path, "null")
     res, results = _run(rel, tmp_path, prepared, card, "--metrics", "psnr-y")
     target = tmp_path / "weights" / "models" / "tiny_esrgan_x2.safetensors"

@@ -7,6 +7,8 @@ goes through :func:`read_rgb8`, which returns an 8-bit RGB ``uint8`` array (H, W
 * EXIF orientation: applied first (the image as a viewer shows it).
 * Grayscale (``L``, ``1``): replicated to three channels.
 * 16-bit (``I;16``, ``I``) grayscale: ``round(v / 257)`` to 8 bits, then replicated.
+* 16-bit colour PNG (48/64-bit): Pillow decodes only the high byte, ``v >> 8`` (at most one
+  level from ``round(v / 257)``; no registered protocol ships such files).
 * Palette (``P``), ``CMYK``, ``YCbCr``, ``LAB``: converted to RGB by Pillow.
 * Alpha (``RGBA``, ``LA``, ``PA``): the alpha channel is dropped (no compositing), so
   the colour values are exactly those stored in the file.

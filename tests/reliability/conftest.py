@@ -156,6 +156,14 @@ def unusual_image(kind: str, h: int, w: int) -> tuple[bytes, str, np.ndarray, in
         v = (np.arange(h * w, dtype=np.uint32).reshape(h, w) * 997 % 65536).astype(np.uint16)
         g = np.floor(v.astype(np.float64) / 257.0 + 0.5).astype(np.uint8)  # round(v / 257)
         return encoded(v, "PNG"), ".png", np.repeat(g[..., None], 3, 2), 0
+    if kind == "rgb16":
+        # 48-bit PNG written by hand (Pillow cannot write one); Pillow decodes it to its high
+        # bytes, v >> 8 — at most one level from round(v / 257), the 16-bit gray rule
+        v = (np.arange(h * w * 3, dtype=np.uint32).reshape(h, w, 3) * 4099 % 65536).astype(np.uint16)
+        raw = b"".join(b"\x00" + v[i].astype(">u2").tobytes() for i in range(h))
+        ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+        data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(raw))
+        return data + png_chunk(b"IEND", b""), ".png", (v >> 8).astype(np.uint8), 0
     if kind == "rgba":
         alpha = ((np.arange(h * w).reshape(h, w) * 13) % 256).astype(np.uint8)
         return encoded(np.dstack([rgb, alpha]), "PNG"), ".png", rgb, 0  # alpha dropped, colours kept
@@ -183,7 +191,7 @@ def unusual_image(kind: str, h: int, w: int) -> tuple[bytes, str, np.ndarray, in
     raise ValueError(kind)
 
 
-UNUSUAL = ("gray", "gray16", "rgba", "palette", "cmyk-jpeg", "exif-rotated-jpeg")
+UNUSUAL = ("gray", "gray16", "rgb16", "rgba", "palette", "cmyk-jpeg", "exif-rotated-jpeg")
 
 
 # ------------------------------------------------------------------ the CLI contract

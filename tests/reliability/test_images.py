@@ -21,7 +21,7 @@ import pytest
 from yonos_bench.imageio import read_rgb8
 
 BROKEN_KINDS = ("zero-byte", "truncated-png", "truncated-jpeg", "not-an-image", "bomb")
-UNUSUAL_KINDS = ("gray", "gray16", "rgba", "palette", "cmyk-jpeg", "exif-rotated-jpeg")
+UNUSUAL_KINDS = ("gray", "gray16", "rgb16", "rgba", "palette", "cmyk-jpeg", "exif-rotated-jpeg")
 
 
 def _hr_only_data(rel, root: Path, second: tuple[bytes, str] | None = None) -> Path:

@@ -78,6 +78,17 @@ def test_model_weights_missing_names_file_and_url(rel, tmp_path, prepared):
     assert _no_results(results)
 
 
+def test_shipped_card_missing_weights_give_the_fetch_command(tmp_path):
+    from yonos_bench.errors import WeightsMissingError
+    from yonos_bench.models import load_model
+
+    with pytest.raises(WeightsMissingError) as e:
+        load_model("real-esrgan-x4plus", weights_dir=tmp_path / "w", scale=4)
+    msg = " ".join(str(e.value).split())
+    assert f"looked for {tmp_path / 'w' / 'models'}" in msg and "download: https://" in msg
+    assert f"yonos-bench weights fetch realesrgan-x4plus --weights-dir {tmp_path / 'w'}" in msg
+
+
 def test_model_weights_sha256_mismatch_gives_both_hashes(rel, tmp_path, prepared, x2_bytes):
     pinned = "f" * 64
     target = tmp_path / "weights" / "models" / "tiny_esrgan_x2.safetensors"

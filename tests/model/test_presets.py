@@ -113,6 +113,7 @@ def test_missing_sd15_weights_say_what_and_how(tmp_path):
         from_sd15(partial)
 
 
+@pytest.mark.filterwarnings("ignore:The `local_dir_use_symlinks` argument is deprecated")
 def test_hub_id_offline_gives_the_same_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import write_error
 from .imageio import sha256_file
 
 LOG_GLOB = "progress-*.jsonl"
@@ -86,18 +87,24 @@ class ProgressLog:
 
     def __init__(self, cell: Path, rank: int, cell_key: str):
         self.path = log_path(cell, rank)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = not self.path.exists() or _first_key(self.path) != cell_key
-        self._f = open(self.path, "w" if fresh else "a")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not self.path.exists() or _first_key(self.path) != cell_key
+            self._f = open(self.path, "w" if fresh else "a")
+            if not fresh and not self.path.read_text().endswith("\n"):
+                self._f.write("\n")  # terminate a torn line left by a killed process
+        except OSError as e:
+            raise write_error(self.path, e) from e
         if fresh:
             self._write({"cell_key": cell_key})
-        elif not self.path.read_text().endswith("\n"):
-            self._f.write("\n")  # terminate a torn line left by a killed process
 
     def _write(self, rec: dict) -> None:
-        self._f.write(json.dumps(rec, sort_keys=True) + "\n")
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.write(json.dumps(rec, sort_keys=True) + "\n")
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as e:  # disk full, I/O error: one message naming the log file
+            raise write_error(self.path, e) from e
 
     def image(self, pid: str, sha256: str, seconds: float) -> None:
         self._write({"id": pid, "sha256": sha256, "seconds": seconds})

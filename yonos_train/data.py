@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from yonos_bench.errors import DataMissingError, ImageError
+from yonos_bench.errors import DataMissingError, ImageError, YonosError
 
 PROCEDURAL = "procedural"
 
@@ -261,7 +261,17 @@ class CropStream(torch.utils.data.Dataset):
             self._epoch = epoch
         return self._perm
 
-    def __getitem__(self, g: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, g: int) -> tuple[torch.Tensor | _WorkerFailure, int]:
+        try:
+            return self._item(g)
+        except YonosError as e:
+            if torch.utils.data.get_worker_info() is None:
+                raise
+            # In a DataLoader worker torch would re-raise this with the worker's traceback
+            # pasted into the message; carry it to the main process intact instead.
+            return _WorkerFailure(e), g
+
+    def _item(self, g: int) -> tuple[torch.Tensor, int]:
         n = len(self.source)
         img = self.source.load(int(self._permutation(g // n)[g % n]))
         rng = np.random.default_rng(sample_seed(self.seed, g, _CROP))
@@ -297,21 +307,46 @@ class StepBatchSampler(torch.utils.data.Sampler):
         return 2**62
 
 
+class _WorkerFailure:
+    """A user error (e.g. an undecodable image) raised inside a loader worker."""
+
+    def __init__(self, error: YonosError):
+        self.error = error
+
+
 def _collate(items):
+    for x, _ in items:
+        if isinstance(x, _WorkerFailure):
+            return x, None
     return torch.stack([x for x, _ in items]), torch.tensor([g for _, g in items], dtype=torch.long)
+
+
+class _Reraising:
+    """Iterates a loader, re-raising a worker's user error in the main process as itself."""
+
+    def __init__(self, loader: torch.utils.data.DataLoader):
+        self.loader = loader
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for hr, g in self.loader:
+            if isinstance(hr, _WorkerFailure):
+                raise hr.error
+            yield hr, g
 
 
 def hr_loader(
     source: ImageSource, *, crop: int, seed: int, batch: int, accum: int, start_step: int,
     rank: int = 0, world: int = 1, num_workers: int = 0,
-) -> torch.utils.data.DataLoader:  # fmt: skip
+) -> _Reraising:  # fmt: skip
     """Infinite loader of (uint8 (B, 3, crop, crop), global indices (B,)) micro-batches."""
-    return torch.utils.data.DataLoader(
-        CropStream(source, crop, seed),
-        batch_sampler=StepBatchSampler(batch, accum, start_step, rank, world),
-        collate_fn=_collate,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
+    return _Reraising(
+        torch.utils.data.DataLoader(
+            CropStream(source, crop, seed),
+            batch_sampler=StepBatchSampler(batch, accum, start_step, rank, world),
+            collate_fn=_collate,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+        )
     )
 
 

@@ -102,6 +102,13 @@ def checkpoints(run_dir: Path) -> list[Path]:
     )
 
 
+def _has_result(run_dir: Path) -> bool:
+    """A finished run holds its result: a pipeline (UNet stages) or a VAE (autoencoder)."""
+    return (run_dir / "pipeline" / "model_index.json").is_file() or (
+        run_dir / "vae" / "config.json"
+    ).is_file()
+
+
 def resolve_run_dir(cfg: TrainConfig) -> Path:
     """The run folder for ``cfg`` (checks a resumed run's config). No side effects."""
     if cfg.resume:
@@ -125,8 +132,10 @@ def resolve_run_dir(cfg: TrainConfig) -> Path:
         return run_dir
     if cfg.out:
         run_dir = Path(cfg.out)
-        if (run_dir / OPTIONS_FILE).exists():
+        if (run_dir / OPTIONS_FILE).exists() and (checkpoints(run_dir) or _has_result(run_dir)):
             raise SpecError(f"--out {run_dir} already holds a training run; use --resume or another folder.")
+        # A run that stopped before its first checkpoint saved nothing to resume from: the same
+        # command simply starts it again (its options and metrics log are rewritten).
         return run_dir
     return _next_run_dir(Path(cfg.runs_dir), cfg.stage)
 
@@ -167,6 +176,7 @@ class Run:
             self.dir.mkdir(parents=True, exist_ok=True)
             if not cfg.resume:
                 write_json_atomic(self.dir / OPTIONS_FILE, describe(cfg, acc.num_processes))
+                (self.dir / METRICS_FILE).unlink(missing_ok=True)  # from a restarted, never-saved run
         acc.wait_for_everyone()
 
     @property

@@ -143,12 +143,6 @@ def _features(n, d, scale, seed):
 
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.xfail(
-    strict=True,
-    reason="metrics/fid.py: clean-fid's frechet_distance returns small negative values for "
-    "rank-deficient covariances (n <= d, as with 1,000 images of 2,048-d Inception features); "
-    "FID is a squared distance and must be clamped at 0",
-)
 @FAST
 @example((3, 64, 10.0, 0))
 @given(feature_sets())

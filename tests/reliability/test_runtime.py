@@ -226,11 +226,6 @@ def test_disk_full_while_writing_images_then_rerun_completes(rel, tmp_path, prep
     assert _result(results)["metrics"] == _result(reference)["metrics"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cell_cache.ProgressLog appends with a plain open/write/fsync: a full disk there "
-    "escapes as a raw OSError (traceback) instead of one message naming the log file",
-)
 def test_disk_full_while_logging_progress_gives_one_message(rel, tmp_path, prepared, monkeypatch):
     results = tmp_path / "results"
     _enospc_on(monkeypatch, "progress-0.jsonl")
@@ -239,11 +234,6 @@ def test_disk_full_while_logging_progress_gives_one_message(rel, tmp_path, prepa
     assert not (_cell(results) / "result.json").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="metrics/accumulate.py: torchmetrics squeezes a one-element compute() result to 0-dim, "
-    "so Evaluator._check_complete indexes a 0-dim tensor (IndexError) for a single pair",
-)
 def test_a_single_pair_can_be_scored(rel, tmp_path, prepared):
     results = tmp_path / "results"
     res = _run(rel, prepared, results, "--limit", "1", "--metrics", "psnr-y")

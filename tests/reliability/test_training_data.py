@@ -3,8 +3,6 @@ command works again once the image is fixed."""
 
 from __future__ import annotations
 
-import pytest
-
 TRAIN = ("train", "standard", "--preset", "tiny", "--scale", "2", "--set", "crop=32", "--set",
          "degradation=bicubic", "--set", "batch_size=3", "--set", "steps=1", "--set", "progress=false")  # fmt: skip
 
@@ -19,12 +17,6 @@ def _data(rel, tmp_path):
     return folder, bad, good
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="yonos_train engine: a run that stops before its first checkpoint leaves "
-    "training_options.json, after which the plain rerun says 'use --resume' and --resume says "
-    "'no complete checkpoint yet; start a new run' - the same --out can never be used again",
-)
 def test_truncated_training_image_stops_naming_it_and_the_rerun_works(rel, tmp_path):
     folder, bad, good = _data(rel, tmp_path)
     args = (*TRAIN, "--data", folder, "--out", tmp_path / "run")
@@ -34,11 +26,6 @@ def test_truncated_training_image_stops_naming_it_and_the_rerun_works(rel, tmp_p
     assert res.exit_code == 0, res.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="yonos_train data loading with num_workers > 0: torch re-raises the worker's "
-    "ImageError with the worker traceback inside its message, so the CLI prints a traceback",
-)
 def test_truncated_training_image_with_loader_workers_gives_one_message(rel, tmp_path):
     folder, bad, _ = _data(rel, tmp_path)
     res = rel.invoke(*TRAIN, "--set", "num_workers=1", "--data", folder, "--out", tmp_path / "run")

@@ -52,3 +52,13 @@ class IndexedValues(Metric):
             dup = index[1:][index[1:] == index[:-1]][:5].tolist()
             raise YonosError(f"Pair indices {dup} were scored more than once (overlapping shards).")
         return index, values
+
+
+def computed_rows(state: IndexedValues) -> tuple[torch.Tensor, torch.Tensor]:
+    """``state.compute()`` with shapes restored: torchmetrics squeezes a one-element result
+    to a 0-dim tensor (a single scored pair), which would break indexing downstream."""
+    index, values = state.compute()
+    index = index.reshape(-1)
+    if values.ndim == 0:
+        values = values.reshape(1)
+    return index, values

@@ -26,7 +26,7 @@ from ..errors import ImageError, WeightsMissingError, YonosError
 from ..imageio import read_rgb8
 from ..paths import weights_dir as resolve_weights_dir
 from . import features as F
-from .accumulate import IndexedValues
+from .accumulate import IndexedValues, computed_rows
 from .backends import Scorer, Unavailable, backend_versions, build_scorer, weights_problem
 from .evaluation import Evaluation, MetricSummary
 from .fid import FID_RELIABLE_MIN, fid_from_features, kid_from_features
@@ -167,7 +167,7 @@ class Evaluator:
         summary: dict[str, MetricSummary] = {}
         warnings: list[str] = []
         for mid, state in self.values.items():
-            idx, vals = state.compute()
+            idx, vals = computed_rows(state)
             self._check_complete(mid, idx, n)
             v = vals.numpy().astype(np.float64)
             per_image[mid] = v.tolist()
@@ -208,13 +208,13 @@ class Evaluator:
         )
 
     def _set_metrics(self, n: int, warnings: list[str], files: dict[str, str]) -> dict[str, MetricSummary]:
-        idx, sr = self.sr_feats.compute()
+        idx, sr = computed_rows(self.sr_feats)
         self._check_complete("SR features", idx, n)
         sr = sr.numpy()
         if self.hr_feats_cached is not None:
             hr = self.hr_feats_cached
         else:
-            idx, hr_t = self.hr_feats.compute()
+            idx, hr_t = computed_rows(self.hr_feats)
             self._check_complete("HR features", idx, n)
             hr = hr_t.numpy()
         cache = self.feature_cache

@@ -39,7 +39,10 @@ def fid_from_features(sr: np.ndarray, hr: np.ndarray) -> float:
     sr = np.asarray(sr, dtype=np.float64)
     hr = np.asarray(hr, dtype=np.float64)
     _check(sr, hr, "FID")
-    return float(fid_from_feats(sr, hr))
+    # FID is a squared distance. With rank-deficient covariances (n <= d: e.g. 1,000 images of
+    # 2,048-d features) the matrix square root in clean-fid's frechet_distance carries rounding
+    # error that can push the value slightly below 0 (-2e-5 for identical sets); clamp at 0.
+    return max(0.0, float(fid_from_feats(sr, hr)))
 
 
 def kid_from_features(

@@ -331,7 +331,9 @@ class YonosSRPipeline(DiffusionPipeline):
             pixels = tiled_decode(
                 lambda lat: decode_latents(self.vae, lat), latents, tile=tile, overlap=overlap, factor=factor
             )
-        out = ((pixels.float() + 1.0) / 2.0).clamp_(0.0, 1.0)[:, :, :out_h, :out_w].contiguous()
+        # [-1, 1] -> [0, 1] in place: ``pixels`` is the decoder's (or the blend's) own fresh
+        # tensor, so no further image-sized buffers (3 of them at 2048² used to set the peak).
+        out = pixels.float().add_(1.0).div_(2.0).clamp_(0.0, 1.0)[:, :, :out_h, :out_w].contiguous()
         timer.end()
         return out
 

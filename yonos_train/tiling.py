@@ -96,8 +96,16 @@ def tiled_apply(
     weight_w = ramp(out(tile_w), out(overlap)).to(device=x.device, dtype=acc_dtype)
     weight = weight_h[:, None] * weight_w[None, :]
 
+    # The weights are separable and the tiles form a grid (ys × xs), so the blend's
+    # normaliser Σ wᵢ is the outer product of two 1-D sums: no image-sized buffer while
+    # the tiles run (16 MiB at 2048² for a decoder), materialised once at the end.
+    norm_h = torch.zeros(out(h), device=x.device, dtype=acc_dtype)
+    norm_w = torch.zeros(out(w), device=x.device, dtype=acc_dtype)
+    for y0 in ys:
+        norm_h[out(y0) : out(y0) + weight_h.numel()] += weight_h
+    for x0 in xs:
+        norm_w[out(x0) : out(x0) + weight_w.numel()] += weight_w
     acc: torch.Tensor | None = None
-    norm = torch.zeros(out(h), out(w), device=x.device, dtype=acc_dtype)
     for y0 in ys:
         for x0 in xs:
             y = fn(x[:, :, y0 : y0 + tile_h, x0 : x0 + tile_w])
@@ -109,9 +117,8 @@ def tiled_apply(
                 acc = torch.zeros(*y.shape[:2], out(h), out(w), device=x.device, dtype=acc_dtype)
             oy, ox = out(y0), out(x0)
             acc[:, :, oy : oy + y.shape[-2], ox : ox + y.shape[-1]] += y.to(acc_dtype) * weight
-            norm[oy : oy + y.shape[-2], ox : ox + y.shape[-1]] += weight
             del y
-    return (acc / norm).to(x.dtype)
+    return acc.div_(norm_h[:, None] * norm_w[None, :]).to(x.dtype)  # in place: no second image buffer
 
 
 def tiled_encode(

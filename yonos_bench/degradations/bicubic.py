@@ -122,12 +122,40 @@ def bicubic_resize(
         raise ValueError(f"x has an empty spatial size {in_hw}")
     out_hw, scales = _plan(in_hw, scale, size)
     compute = torch.float64 if x.device.type == "cpu" else torch.promote_types(x.dtype, torch.float32)
-    y = x.to(compute)
     # MATLAB order: the dimension with the smaller scale first (rows first on ties).
-    dims = (0, 1) if scales[0] <= scales[1] else (1, 0)
+    dims = [
+        d
+        for d in ((0, 1) if scales[0] <= scales[1] else (1, 0))
+        if not (out_hw[d] == in_hw[d] and scales[d] == 1.0)
+    ]
+    # (a dimension kept at its size with factor 1 is the identity: MATLAB's weights are [0 1 0 0 ...])
+    mats = {
+        d: resize_matrix(in_hw[d], out_hw[d], scales[d], antialias).to(device=x.device, dtype=compute)
+        for d in dims
+    }
+    planes = x.reshape(-1, *in_hw)
+    # Bytes of the compute-precision intermediates of one plane (its input copy, both passes).
+    mid_hw = (out_hw[0], in_hw[1]) if dims[:1] == [0] else (in_hw[0], out_hw[1])
+    per_plane = (in_hw[0] * in_hw[1] + mid_hw[0] * mid_hw[1] + out_hw[0] * out_hw[1]) * compute.itemsize
+    step = max(1, CHUNK_BYTES // per_plane)
+    if step >= planes.shape[0]:
+        return _resize_planes(planes, dims, mats, compute).to(x.dtype).reshape(*x.shape[:-2], *out_hw)
+    # Large images (e.g. the pipeline's 512->2048 upsampling: 168 MiB of float64 at once):
+    # resize a few planes at a time into the output, so the float64 intermediates stay
+    # under CHUNK_BYTES. Each plane is computed by the same matmuls as unchunked.
+    out = torch.empty(planes.shape[0], *out_hw, dtype=x.dtype, device=x.device)
+    for i in range(0, planes.shape[0], step):
+        out[i : i + step] = _resize_planes(planes[i : i + step], dims, mats, compute)
+    return out.reshape(*x.shape[:-2], *out_hw)
+
+
+#: Above this many bytes of compute-precision intermediates, planes are resized in chunks.
+CHUNK_BYTES = 64 * 2**20
+
+
+def _resize_planes(planes: torch.Tensor, dims: list[int], mats: dict, compute: torch.dtype) -> torch.Tensor:
+    """(N, H, W) planes -> resized (N, H', W') in ``compute`` precision, dimension by dimension."""
+    y = planes.to(compute)
     for d in dims:
-        if out_hw[d] == in_hw[d] and scales[d] == 1.0:
-            continue  # identity: MATLAB's weights are exactly [0 1 0 0 ...]
-        mat = resize_matrix(in_hw[d], out_hw[d], scales[d], antialias).to(device=x.device, dtype=compute)
-        y = torch.matmul(mat, y) if d == 0 else torch.matmul(y, mat.T)
-    return y.to(x.dtype)
+        y = torch.matmul(mats[d], y) if d == 0 else torch.matmul(y, mats[d].T)
+    return y

@@ -78,8 +78,11 @@ def build_table(
     protocols: Sequence[str] = (),
     models: Sequence[str] = (),
     with_paper: bool = False,
+    steps: Sequence[int | None] = (),
 ) -> Table:
-    """Collect run (and speed) results under ``results_root`` into a :class:`Table`."""
+    """Collect run (and speed) results under ``results_root`` into a :class:`Table`.
+
+    ``steps``: keep only cells with these step counts (``None`` = step-less models); all if empty."""
     runs, warnings = load_results(results_root, kind="run")
     speeds, w2 = load_results(results_root, kind="speed")
     warnings = sorted(set(warnings + w2))
@@ -88,6 +91,10 @@ def build_table(
             f"No result files under {Path(results_root)}. Run e.g. `yonos-bench run sample --model bicubic` first."
         )
     runs = _filter(runs, protocols, models)
+    if steps:
+        runs = [r for r in runs if r.steps in steps]
+        if not runs:
+            raise YonosError(f"No results with steps in {list(steps)} under {Path(results_root)}.")
     cells = _pick_cells(runs)
     columns = _columns(cells)
     proto_keys = _protocol_order(cells)

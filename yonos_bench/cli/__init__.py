@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from . import bench as _bench_cli
 from . import data as _data_cli
+from . import demo as _demo_cli
 from . import metrics as _metrics_cli
 from . import models as _models_cli
 from . import protocols as _protocols_cli
@@ -57,6 +58,7 @@ app.add_typer(_train_cli.app, name="train")
 for _name, _cmd in (("run", _bench_cli.run), ("sweep-steps", _bench_cli.sweep_steps), ("table", _bench_cli.table),
                     ("plot", _bench_cli.plot), ("check", _bench_cli.check), ("speed", _bench_cli.speed)):  # fmt: skip
     app.command(_name)(_cmd)
+app.command("demo")(_demo_cli.demo)
 
 
 def main() -> None:

@@ -44,6 +44,8 @@ ADAPTER_MODULES: Mapping[str, str] = MappingProxyType(
 
 #: Where baseline weight files live inside the weights folder.
 MODELS_SUBDIR = "models"
+#: ``pipeline.folder: "package:assets/tiny/x"`` is a folder shipped inside ``yonos_bench``.
+PACKAGE_PREFIX = "package:"
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Reported:
 class PipelineFolder:
     """A diffusers pipeline folder the user trains or downloads (no public URL)."""
 
-    folder: str  # relative to <weights_dir>/models, or absolute
+    folder: str  # relative to <weights_dir>/models, absolute, or "package:<path in yonos_bench>"
     env: str | None = None  # environment variable that overrides the location
 
     def path(self, weights_dir: str | os.PathLike | None = None) -> Path:
@@ -76,6 +78,8 @@ class PipelineFolder:
 
         if self.env and os.environ.get(self.env):
             return Path(os.environ[self.env]).expanduser()
+        if self.folder.startswith(PACKAGE_PREFIX):  # shipped inside the package (the tiny models)
+            return Path(__file__).resolve().parent.parent / self.folder[len(PACKAGE_PREFIX) :]
         p = Path(self.folder).expanduser()
         return p if p.is_absolute() else resolve(weights_dir) / MODELS_SUBDIR / p
 

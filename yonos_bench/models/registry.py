@@ -17,7 +17,15 @@ from pathlib import Path
 
 from ..errors import SpecError, did_you_mean
 from ..weights import WeightFile
-from .card import ADAPTER_MODULES, MODELS_SUBDIR, HFRepo, ModelCard, PipelineFolder, Reported
+from .card import (
+    ADAPTER_MODULES,
+    MODELS_SUBDIR,
+    PACKAGE_PREFIX,
+    HFRepo,
+    ModelCard,
+    PipelineFolder,
+    Reported,
+)
 from .card_schema import (  # noqa: F401  (ADAPTER_OPTIONS, CONTEXTS, EXTRA_METRICS re-exported)
     ADAPTER_OPTIONS,
     CONTEXTS,
@@ -176,6 +184,18 @@ def _check_adapter_rules(c: dict, where: str) -> None:
         fail("steps", "must be set exactly when the command template uses {steps}.")
 
 
+def _check_package_folder(folder: str, where: str) -> None:
+    """``package:<path>`` must name a relative path inside the package (no ``..``)."""
+    if not folder.startswith(PACKAGE_PREFIX):
+        return
+    rel = folder[len(PACKAGE_PREFIX) :]
+    if not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise SpecError(
+            f"{where}: key 'pipeline.folder' {folder!r}: after 'package:' give a relative path inside "
+            "the yonos_bench package, e.g. package:assets/tiny/yonos-tiny-x4."
+        )
+
+
 def parse_card(text: str, where: str, *, protocols: set[str] | None = None) -> ModelCard:
     """Parse and validate one card's YAML text; ``where`` names it in error messages."""
     from ..strict_yaml import load_yaml
@@ -207,6 +227,7 @@ def parse_card(text: str, where: str, *, protocols: set[str] | None = None) -> M
             raise SpecError(
                 f"{where}: key 'pipeline.env' must be an environment variable name, got {p['env']!r}."
             )
+        _check_package_folder(p["folder"], where)
         pipe = PipelineFolder(p["folder"], p.get("env"))
     reported = _parse_reported(
         c.get("reported", []), where, protocols if protocols is not None else _known_protocols()

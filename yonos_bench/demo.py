@@ -1,0 +1,167 @@
+"""``yonos-bench demo`` (= ``make demo``): the whole product on a fresh offline machine.
+
+1. prepares the embedded ``sample`` protocol (210 pairs, 32 → 128 px, bicubic ×4);
+2. runs bicubic, lanczos and the four embedded tiny models (:data:`TINY_MODELS`, trained
+   here by ``make tiny-models``) at 1 DDIM step;
+3. sweeps 1…64 DDIM steps for the two original-decoder models (the paper's Fig. 3);
+4. prints the Table-1-style table (1 step), the Table-3-style 2 × 2 ablation (scale
+   distillation ✗/✓ × decoder original/fine-tuned, :mod:`yonos_bench.ablation`), writes
+   the Fig.-3-style plots, and says where everything is and which metrics were skipped.
+
+Metrics: the protocol's (PSNR-Y, SSIM-Y, LPIPS-Alex) plus the perceptual ones in
+:data:`EXTRA_METRICS`, each used only when its weights are present (nothing is
+downloaded); set metrics (FID/KID) are not used: 210 pairs are far too few. The steps
+sweep scores the protocol's metrics only (keeps the demo within minutes on 2 CPU cores).
+Every cell is cached like any ``yonos-bench run``: a second ``demo`` only re-renders.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROTOCOL = "sample"
+BASELINES = ("bicubic", "lanczos")
+#: (training, decoder) -> card: the 2 × 2 of the paper's Table 3, in miniature.
+ABLATION = {
+    ("direct", "original"): "sd-sr-tiny-x4-orig-decoder",
+    ("direct", "fine-tuned"): "sd-sr-tiny-x4",
+    ("distilled", "original"): "yonos-tiny-x4-orig-decoder",
+    ("distilled", "fine-tuned"): "yonos-tiny-x4",
+}
+TINY_MODELS = ("yonos-tiny-x4", "yonos-tiny-x4-orig-decoder", "sd-sr-tiny-x4", "sd-sr-tiny-x4-orig-decoder")
+#: Fig. 3 compares the two trainings with the original decoder.
+SWEEP_MODELS = ("yonos-tiny-x4-orig-decoder", "sd-sr-tiny-x4-orig-decoder")
+SWEEP_STEPS = (1, 2, 4, 8, 16, 32, 64)
+#: Per-image perceptual metrics added to the protocol's when their weights are present.
+EXTRA_METRICS = ("lpips-vgg", "dists", "musiq-koniq")
+#: The Fig.-3 plot's metric: the paper plots FID (not meaningful on 210 pairs); the first
+#: available of these stands in for it.
+PLOT_METRICS = ("lpips-alex", "dists", "psnr-y")
+
+
+@dataclass
+class DemoOutput:
+    results: Path
+    table_md: Path
+    ablation_md: Path
+    ablation_json: Path
+    plots: list[Path]
+    metrics_used: list[str]
+    metrics_skipped: dict[str, str]  # metric -> why
+    seconds: dict[str, float] = field(default_factory=dict)
+    table_text: str = ""
+    ablation_text: str = ""
+
+
+def split_metrics(candidates: Sequence[str], weights_dir: Path | None) -> tuple[list[str], dict[str, str]]:
+    """(metrics whose weight files are all present, {metric: why skipped}) — no download."""
+    from .metrics.presets import get_preset
+
+    used, skipped = [], {}
+    for mid in dict.fromkeys(candidates):
+        missing = [w.name for w in get_preset(mid).weights if not w.is_present(weights_dir)]
+        if missing:
+            skipped[mid] = f"weights missing: {', '.join(missing)} (`yonos-bench weights fetch {missing[0]}`)"
+        else:
+            used.append(mid)
+    return used, skipped
+
+
+def run_demo(
+    *,
+    results: Path | None = None,
+    data_root: Path | None = None,
+    weights_dir: Path | None = None,
+    limit: int | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> DemoOutput:
+    """Run the demo; returns where everything was written. ``limit``: first K pairs (smoke)."""
+    from . import ablation as abl
+    from .atomic import write_json_atomic, write_text_atomic
+    from .pairs import prepare
+    from .paths import results_root
+    from .plot import plot_results
+    from .registry import load_protocol
+    from .report import build_table
+    from .report_render import render
+    from .runner import RunOptions, run_benchmark
+
+    t_start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    spec = load_protocol(PROTOCOL)
+    root = results_root(results)
+    prepared = prepare(spec, data_root, progress=progress)
+    echo(f"Protocol {spec.name}-v{spec.version}: {len(prepared.pairs)} pairs in {prepared.path}")
+    seconds["prepare"] = time.perf_counter() - t_start
+
+    table_metrics, skipped = split_metrics([*spec.metrics, *EXTRA_METRICS], weights_dir)
+    sweep_metrics = [m for m in spec.metrics if m in table_metrics]
+    if not sweep_metrics:  # cannot happen with the shipped protocol (PSNR-Y needs no weights)
+        sweep_metrics = table_metrics[:1]
+
+    def opts(metrics: list[str]) -> RunOptions:
+        return RunOptions(device=device, metrics=tuple(metrics), data_root=data_root, results_root=root,
+                          weights_dir=weights_dir, limit=limit, progress=progress)  # fmt: skip
+
+    outcomes = []
+    t = time.perf_counter()
+    outcomes += run_benchmark(PROTOCOL, BASELINES, (None,), opts(table_metrics))
+    outcomes += run_benchmark(PROTOCOL, TINY_MODELS, (1,), opts(table_metrics))
+    seconds["table_runs"] = time.perf_counter() - t
+    t = time.perf_counter()
+    outcomes += run_benchmark(PROTOCOL, SWEEP_MODELS, SWEEP_STEPS, opts(sweep_metrics))
+    seconds["steps_sweep"] = time.perf_counter() - t
+    for o in outcomes:  # present weights that still failed (e.g. a corrupt file)
+        for mid, why in o.result.get("unavailable", {}).items():
+            skipped.setdefault(mid, why)
+    used = [m for m in table_metrics if m not in skipped]
+
+    out_dir = root / "demo"
+    table = build_table(root, protocols=[PROTOCOL], models=[*BASELINES, *TINY_MODELS], steps=(None, 1))
+    table_text = render(table, "md")
+    table_md = out_dir / "table1.md"
+    write_text_atomic(table_md, table_text)
+
+    ablation = abl.build_ablation(root, ABLATION, protocol=PROTOCOL, steps=1, seed=0, dtype="fp32")
+    ablation_text = abl.to_markdown(ablation)
+    ablation_md, ablation_json = out_dir / "table3.md", out_dir / "table3.json"
+    write_text_atomic(ablation_md, ablation_text)
+    write_json_atomic(ablation_json, abl.to_dict(ablation))
+
+    plots: list[Path] = []
+    plot_models = [*BASELINES, *TINY_MODELS]
+    for mid in [m for m in PLOT_METRICS if m in used] + [m for m in sweep_metrics if m not in PLOT_METRICS]:
+        stem = root / "plots" / f"{spec.name}-v{spec.version}-{mid}-vs-steps"
+        plots.append(plot_results(root, mid, stem, protocol=PROTOCOL, models=plot_models).png)
+    seconds["total"] = time.perf_counter() - t_start
+    return DemoOutput(root, table_md, ablation_md, ablation_json, plots, used, skipped, seconds,
+                      table_text, ablation_text)  # fmt: skip
+
+
+def summary(out: DemoOutput, limit: int | None) -> str:
+    """The closing message: what was written where, and what was skipped."""
+    lines = [
+        "",
+        f"Demo finished in {out.seconds.get('total', 0):.0f} s"
+        + (f" (--limit {limit}: a smoke run, NOT reportable)" if limit else "")
+        + ".",
+        f"  results (one cell per model × steps): {out.results}/{PROTOCOL}-v*/",
+        f"  Table 1 (1 step): {out.table_md}",
+        f"  Table 3 ablation: {out.ablation_md} (+ {out.ablation_json.name})",
+        f"  Fig. 3 plot:      {out.plots[0] if out.plots else '(none)'}",
+    ]
+    lines += [f"                    {p}" for p in out.plots[1:]]
+    lines.append(f"  metrics used: {', '.join(out.metrics_used)}")
+    if out.metrics_skipped:
+        lines.append("  metrics skipped:")
+        lines += [f"    {m}: {why}" for m, why in out.metrics_skipped.items()]
+    lines.append("  FID/KID are not computed on sample: 210 pairs are far too few for a set metric.")
+    lines.append(
+        "  Re-render any time: yonos-bench table --results <dir> -p sample; yonos-bench plot --metric psnr-y"
+    )
+    return "\n".join(lines)

@@ -21,8 +21,12 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/yonos-bench protocols prepare sample
-	$(BIN)/yonos-bench protocols show sample
+	$(BIN)/yonos-bench demo
+
+# Retrain the embedded tiny models from scratch (fixed seeds; ~20-30 min on 2 CPU cores) and
+# ship them into yonos_bench/assets/tiny/ (TRAINING_LOG.json records commands and wall times).
+tiny-models: $(STAMP)
+	$(BIN)/python scripts/train_tiny_models.py --force
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

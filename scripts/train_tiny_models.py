@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 ASSETS = REPO / "yonos_bench" / "assets" / "tiny"
 
 # Step counts (the only knobs; everything else is the `tiny` recipe of yonos_train/recipes.py).
-AE_STEPS = 2000
+AE_STEPS = 3000
 TEACHER_STEPS = 1500
 DISTILL_STEPS = 1500
 DECODER_STEPS = 400

@@ -26,6 +26,61 @@ def _time(fn, sync) -> float:
     return time.perf_counter() - t0
 
 
+GOAL = 3.0
+COMMAND = ".venv/bin/python benchmarks/bench_degradation.py"
+
+
+def measure(preset="realesrgan", size=512, batch=8, scale=4, repeats=3, device="cpu") -> dict:
+    """Images/s batched and one at a time (interleaved repeats, best of ``repeats``)."""
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    deg = RealESRGANDegradation(preset)
+    hr = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(dev)
+    seeds = list(range(1000, 1000 + batch))
+    batched_out, single_out = {}, {}
+
+    def batched():
+        batched_out["lr"] = deg(hr, scale, seeds).lr
+
+    def one_at_a_time():
+        single_out["lr"] = torch.cat([deg(hr[i : i + 1], scale, [s]).lr for i, s in enumerate(seeds)])
+
+    batched()
+    one_at_a_time()  # warm-up (oneDNN / cuDNN initialisation)
+    tb, ts = [], []
+    for _ in range(repeats):
+        tb.append(_time(batched, sync))
+        ts.append(_time(one_at_a_time, sync))
+    b, s = batch / min(tb), batch / min(ts)
+    return {"preset": preset, "size": size, "batch": batch, "scale": scale, "repeats": repeats,
+            "device": str(dev), "threads": torch.get_num_threads(), "batched_images_per_s": b,
+            "single_images_per_s": s, "ratio": b / s, "batched_s": tb, "single_s": ts,
+            "identical": torch.equal(batched_out["lr"], single_out["lr"])}  # fmt: skip
+
+
+def run(quick: bool = False, threads: int | None = None) -> dict:
+    """Entry point of ``run_all.py``."""
+    from run_all import row
+
+    repeats = 2 if quick else 3
+    m = measure(repeats=repeats)
+    return {
+        "command": f"{COMMAND} --repeats {repeats}" + (f" --threads {threads}" if threads else ""),
+        "rows": [
+            row(
+                "degradation: batched / one-at-a-time (8 x 512², x4)",
+                m["ratio"],
+                "x",
+                f">= {GOAL:.1f}",
+                m["ratio"] >= GOAL,
+                note=f"{m['batched_images_per_s']:.1f} vs {m['single_images_per_s']:.1f} "
+                f"images/s; identical bytes: {m['identical']}",
+            ),
+        ],  # fmt: skip
+        "details": m,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="realesrgan")
@@ -38,37 +93,20 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    dev = torch.device(args.device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    deg = RealESRGANDegradation(args.preset)
-    hr = torch.rand(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(0)).to(dev)
-    seeds = list(range(1000, 1000 + args.batch))
-
-    batched_out = {}
-    single_out = {}
-
-    def batched():
-        batched_out["lr"] = deg(hr, args.scale, seeds).lr
-
-    def one_at_a_time():
-        single_out["lr"] = torch.cat([deg(hr[i : i + 1], args.scale, [s]).lr for i, s in enumerate(seeds)])
-
-    batched()
-    one_at_a_time()  # warm-up (oneDNN / cuDNN initialisation)
-    tb, ts = [], []
-    for _ in range(args.repeats):
-        tb.append(_time(batched, sync))
-        ts.append(_time(one_at_a_time, sync))
-    same = torch.equal(batched_out["lr"], single_out["lr"])
-    b, s = args.batch / min(tb), args.batch / min(ts)
+    m = measure(args.preset, args.size, args.batch, args.scale, args.repeats, args.device)
     print(
-        f"device={dev} threads={torch.get_num_threads()} preset={args.preset} "
+        f"device={m['device']} threads={m['threads']} preset={args.preset} "
         f"HR={args.size}x{args.size} x{args.scale} batch={args.batch} repeats={args.repeats} "
         f"cpus={os.cpu_count()} loadavg={os.getloadavg()[0]:.1f}"
     )
-    print(f"batched:          {b:7.2f} images/s  (best {min(tb):.3f} s per batch)")
-    print(f"one at a time:    {s:7.2f} images/s  (best {min(ts):.3f} s per {args.batch} images)")
-    print(f"ratio batched / one-at-a-time: {b / s:.2f}x   identical outputs: {same}")
+    print(
+        f"batched:          {m['batched_images_per_s']:7.2f} images/s  (best {min(m['batched_s']):.3f} s per batch)"
+    )
+    print(f"one at a time:    {m['single_images_per_s']:7.2f} images/s  "
+          f"(best {min(m['single_s']):.3f} s per {args.batch} images)")  # fmt: skip
+    print(
+        f"ratio batched / one-at-a-time: {m['ratio']:.2f}x (goal >= {GOAL:.0f}x)   identical outputs: {m['identical']}"
+    )
 
 
 if __name__ == "__main__":

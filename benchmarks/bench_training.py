@@ -105,6 +105,49 @@ def _sub(kind: str, **kw) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+GOAL = 1.5
+COMMAND = ".venv/bin/python benchmarks/bench_training.py"
+
+
+def run(quick: bool = False, threads: int | None = None) -> dict:
+    """Entry point of ``run_all.py``: tiny distill/standard ratio, then (unless the environment
+    sets ``YONOS_BENCH_SD15_CROP=0``) one SD v1.5 step with and without gradient checkpointing
+    at a small crop with SGD (no optimizer moments, so the activations are visible)."""
+    import os
+
+    from run_all import row
+
+    threads = threads or 1
+    steps, rounds = (10, 2) if quick else (20, 3)
+    runs = {"standard": [], "distill": []}
+    for _ in range(rounds):  # alternate, so both see the same background load
+        for stage in runs:
+            runs[stage].append(_sub("tiny", stage=stage, steps=steps, batch=8, threads=threads))
+    med = {k: sorted(r["median_step_s"] for r in rs)[len(rs) // 2] for k, rs in runs.items()}
+    ratio = med["distill"] / med["standard"]
+    cmd = f"{COMMAND} --steps {steps} --rounds {rounds} --threads {threads}"
+    rows = [
+        row("training: distill / standard cost per sample (tiny)", ratio, "x", f"<= {GOAL:.1f}", ratio <= GOAL,
+            note=f"{8 / med['standard']:.1f} vs {8 / med['distill']:.1f} samples/s (median step, batch 8)"),
+    ]  # fmt: skip
+    crop = int(os.environ.get("YONOS_BENCH_SD15_CROP", "256"))
+    sd15 = []
+    if crop:
+        sd15 = [
+            _sub("sd15", crop=crop, checkpointing=c, optimizer="sgd", threads=threads) for c in (False, True)
+        ]
+        off, on = sd15
+        cmd += f"; {COMMAND} --sd15 --sd15-crop {crop} --sd15-optimizer sgd"
+        for r in sd15:
+            rows.append(row(f"training: SD v1.5 step peak RSS, crop {crop}, ckpt {'on' if r['gradient_checkpointing'] else 'off'}",
+                            r["peak_rss_mb"] / 1024, "GB", note=f"{r['step_s']:.1f} s; after build "
+                            f"{r['rss_after_build_mb'] / 1024:.1f} GB; SGD, batch 1, random weights, CPU"))  # fmt: skip
+        saved = (off["peak_rss_mb"] - on["peak_rss_mb"]) / 1024
+        rows.append(row("training: memory saved by gradient checkpointing", saved, "GB",
+                        note=f"at crop {crop} (512 on a GPU saves more: activations grow with pixels)"))  # fmt: skip
+    return {"command": cmd, "rows": rows, "details": {"tiny": runs, "sd15": sd15}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=20, help="tiny: timed steps per round")

@@ -4,6 +4,7 @@
 * tiled_apply's separable normaliser and in-place division: equal to the naive 2-D blend
   within float rounding (1e-12 in float64, 2e-6 relative in float32).
 * the pipeline's in-place [-1, 1] -> [0, 1] mapping: bit-identical to the out-of-place one.
+* pyiqa SSIM scored image by image on CPU: equal to the batched call within 1e-7.
 """
 
 from __future__ import annotations
@@ -116,3 +117,20 @@ def test_pipeline_with_chunked_upsampling_is_bit_identical(monkeypatch):
     monkeypatch.setattr(bicubic, "CHUNK_BYTES", 1)
     chunked = pipe(lr, 1, [torch.Generator().manual_seed(6)], tile_size=8)
     assert torch.equal(whole, chunked)
+
+
+def test_ssim_scored_image_by_image_on_cpu_equals_the_batched_call(tmp_path, monkeypatch):
+    from yonos_bench.metrics import backends
+    from yonos_bench.metrics.presets import get_preset
+
+    g = torch.Generator().manual_seed(7)
+    hr = torch.rand(5, 3, 48, 40, generator=g)
+    sr = (hr + 0.1 * torch.randn(5, 3, 48, 40, generator=g)).clamp(0, 1)
+    preset = get_preset("ssim-y")
+    per_image = backends.build_pyiqa(preset, "cpu", tmp_path)(sr, hr)
+    monkeypatch.setattr(backends, "PER_IMAGE_ON_CPU", frozenset())
+    batched_scorer = backends.build_pyiqa(preset, "cpu", tmp_path)
+    batched = batched_scorer(sr, hr)
+    assert per_image.shape == batched.shape == (5,) and per_image.dtype == torch.float32
+    torch.testing.assert_close(per_image, batched, rtol=0, atol=1e-7)
+    assert len(set(per_image.tolist())) == 5  # five different images, five different scores

@@ -74,13 +74,29 @@ def build_pyiqa(preset: MetricPreset, device, weights_dir: os.PathLike) -> Score
     except Exception as e:  # any library failure becomes one clear message
         raise Unavailable(f"{preset.id}: pyiqa could not build '{name}' ({type(e).__name__}: {e})") from None
     metric.eval()
+    one_by_one = torch.device(device).type == "cpu" and name in PER_IMAGE_ON_CPU
+
+    def call(sr, hr):
+        return (metric(sr, hr) if preset.kind == "fr" else metric(sr)).reshape(-1)
 
     def score(sr, hr=None):
         with torch.inference_mode():
-            out = metric(sr, hr) if preset.kind == "fr" else metric(sr)
-        return out.reshape(-1).float()
+            if one_by_one and sr.shape[0] > 1:
+                out = torch.cat(
+                    [call(sr[i : i + 1], None if hr is None else hr[i : i + 1]) for i in range(sr.shape[0])]
+                )
+            else:
+                out = call(sr, hr)
+        return out.float()
 
     return score
+
+
+#: pyiqa metrics scored image by image on CPU: their float64 depthwise Gaussian filters
+#: (``filter2``) run ~4x slower per image on a batch than on single images in torch's CPU
+#: conv2d, which made the one-pass engine slower than a per-image loop (issue 9,
+#: benchmarks/bench_metrics.py). Same values (tests/bench/test_equivalence.py).
+PER_IMAGE_ON_CPU = frozenset({"ssim", "ms_ssim", "cw_ssim"})
 
 
 def build_scorer(preset: MetricPreset, device, weights_dir: os.PathLike) -> Scorer:

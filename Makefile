@@ -30,3 +30,7 @@ tiny-models: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+
+# Issue 9: every performance ratio with its goal, one table + JSON under results/bench/ (< 15 min on 2 cores).
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py --quick

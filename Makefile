@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install lint bench tiny-models clean
+.PHONY: test demo install lint bench tiny-models gate-baseline clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check yonos_bench yonos_train tests benchmarks
+	$(BIN)/ruff check yonos_bench yonos_train tests benchmarks scripts
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
@@ -27,6 +27,16 @@ demo: $(STAMP)
 # ship them into yonos_bench/assets/tiny/ (TRAINING_LOG.json records commands and wall times).
 tiny-models: $(STAMP)
 	$(BIN)/python scripts/train_tiny_models.py --force
+
+# The CI regression gate's baseline (tests/gate/test_gate.py re-runs exactly these cells):
+# the tiny models on the first 16 pairs of `sample`, PSNR-Y and SSIM-Y, tight tolerances.
+GATE_RESULTS := build/gate-results
+GATE_MODELS := -m bicubic -m yonos-tiny-x4 -m yonos-tiny-x4-orig-decoder -m sd-sr-tiny-x4 -m sd-sr-tiny-x4-orig-decoder
+gate-baseline: $(STAMP)
+	rm -rf $(GATE_RESULTS)
+	$(BIN)/yonos-bench run sample $(GATE_MODELS) --limit 16 --metrics psnr-y,ssim-y --device cpu --results $(GATE_RESULTS) --quiet
+	$(BIN)/yonos-bench run sample -m yonos-tiny-x4-orig-decoder --steps 4 --limit 16 --metrics psnr-y,ssim-y --device cpu --results $(GATE_RESULTS) --quiet
+	$(BIN)/yonos-bench check --write-baseline --baseline tests/gate/baseline.json --results $(GATE_RESULTS) --tolerance psnr-y=0.005 --tolerance ssim-y=0.0001
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -24,6 +24,13 @@ from yonos_bench.results import (
 LOWER_BETTER = {"psnr-y": False, "ssim-y": False, "lpips-alex": True}
 
 
+@pytest.fixture(autouse=True)
+def _shipped_tiny_models(monkeypatch):
+    """The gate tests the shipped pipelines: ignore a developer's $YONOS_TINY_X4_PIPELINE & co."""
+    for var in ("YONOS_TINY_X4", "YONOS_TINY_X4_ORIG_DECODER", "SD_SR_TINY_X4", "SD_SR_TINY_X4_ORIG_DECODER"):
+        monkeypatch.delenv(f"{var}_PIPELINE", raising=False)
+
+
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory) -> Path:
     """A data root with `sample` prepared once for the whole session (tests pass it explicitly)."""

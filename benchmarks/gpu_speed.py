@@ -274,6 +274,7 @@ def config(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--compile-backend", default=None, help="inductor on GPU; eager in --cpu-reduced")
     ap.add_argument("--metric-pairs", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = ap.parse_args(argv)
     red = args.cpu_reduced
     args.device = args.device or ("cpu" if red else "cuda")
@@ -302,6 +303,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("gpu_speed: no CUDA device here; use --cpu-reduced (or --device cpu) to run on CPU")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     budget = Budget(cfg.budget_s)
     if cfg.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True

@@ -41,6 +41,8 @@ def test_gpu_sh_cpu_reduced_writes_every_variant_and_the_peer_table(tmp_path):
         "1",
         "--metric-pairs",
         "4",
+        "--threads",
+        "1",
     ]
     proc = subprocess.run(
         ["bash", str(BENCH / "gpu.sh"), "--cpu-reduced", *args],
@@ -89,6 +91,8 @@ def test_gpu_speed_skips_what_the_budget_cannot_afford(tmp_path, capsys):
             "999.9",
             "--metric-pairs",
             "2",
+            "--threads",
+            "1",
             "--out",
             str(tmp_path),
         ]  # fmt: skip
@@ -107,7 +111,7 @@ def test_gpu_speed_interrupted_still_reports_and_writes(tmp_path, monkeypatch, c
         raise KeyboardInterrupt
 
     monkeypatch.setattr(gpu_speed, "measure_variant", interrupt)
-    doc = gpu_speed.main(["--cpu-reduced", "--variants", "sdpa", "--out", str(tmp_path)])
+    doc = gpu_speed.main(["--cpu-reduced", "--variants", "sdpa", "--threads", "1", "--out", str(tmp_path)])
     assert doc["interrupted"]
     assert json.loads((tmp_path / "gpu_speed.json").read_text())["interrupted"] == doc["interrupted"]
     assert "INTERRUPTED" in capsys.readouterr().out

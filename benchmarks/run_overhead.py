@@ -33,7 +33,7 @@ def run(quick: bool = False, threads: int | None = None) -> dict:
     """Entry point of ``run_all.py``: the overhead ratio as table rows."""
     from run_all import row
 
-    limit, repeats = (48, 3) if quick else (96, 5)
+    limit, repeats = (96, 5) if quick else (192, 5)
     args = argparse.Namespace(limit=limit, batch_size=8, device="cpu", preset="tiny", repeats=repeats)
     m = measure(args)
     ratio = m["overhead_ratio"]

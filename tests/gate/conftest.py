@@ -31,6 +31,19 @@ def _shipped_tiny_models(monkeypatch):
         monkeypatch.delenv(f"{var}_PIPELINE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: the tiny models' small ops stall badly with 2 threads on a loaded CI
+    box (measured: 50x slower); the numbers agree across thread counts to ~1e-6 (the gate
+    tolerances are 1000x larger)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory) -> Path:
     """A data root with `sample` prepared once for the whole session (tests pass it explicitly)."""

@@ -85,3 +85,23 @@ def test_missing_cell_names_the_command(tmp_path):
         abl.build_ablation(tmp_path, MODELS, steps=4)
     with pytest.raises(ValueError, match="models: missing cells"):
         abl.build_ablation(tmp_path, {("direct", "original"): "a-do"})
+
+
+def test_table_steps_filter_keeps_only_those_cells(tmp_path):
+    from yonos_bench.report import build_table
+
+    src = ["a"] * 3
+    write_synthetic_result(
+        tmp_path, model="bic", values={"psnr-y": [20.0, 21.0, 22.0]}, sources=src, steps=None
+    )
+    for s, v in ((1, 19.0), (4, 25.0)):
+        write_synthetic_result(
+            tmp_path, model="m", values={"psnr-y": [v, v + 1, v + 2]}, sources=src, steps=s
+        )
+    full = build_table(tmp_path)
+    assert [c.label for c in full.columns] == ["bic", "m (1 step)", "m (4 steps)"]
+    t = build_table(tmp_path, steps=(None, 1))
+    assert [(c.model, c.steps, c.label) for c in t.columns] == [("bic", None, "bic"), ("m", 1, "m")]
+    assert [v.rank for v in t.rows[0].values] == [1, 2]  # ranked without the 4-step cell (25 dB)
+    with pytest.raises(YonosError, match=r"No results with steps in \[8\]"):
+        build_table(tmp_path, steps=(8,))

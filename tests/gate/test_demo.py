@@ -43,3 +43,17 @@ def test_demo_end_to_end_with_limit(tmp_path, sample_root):
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert (results / "demo" / "table1.md").read_text() == table
+
+
+def test_demo_uses_every_metric_whose_weights_are_present(tmp_path):
+    from yonos_bench.demo import EXTRA_METRICS, split_metrics
+    from yonos_bench.metrics.presets import get_preset
+
+    candidates = ["psnr-y", "ssim-y", "lpips-alex", *EXTRA_METRICS]
+    used, skipped = split_metrics(candidates, tmp_path)
+    assert used == ["psnr-y", "ssim-y"] and list(skipped) == ["lpips-alex", *EXTRA_METRICS]
+    for w in get_preset("lpips-alex").weights:  # presence is what decides (files are verified at load)
+        w.path(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+        w.path(tmp_path).write_bytes(b"x")
+    used, skipped = split_metrics(candidates, tmp_path)
+    assert used == ["psnr-y", "ssim-y", "lpips-alex"] and "lpips-alex" not in skipped

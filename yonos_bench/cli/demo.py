@@ -26,8 +26,11 @@ def demo(
 ) -> None:
     """Prepare `sample`, run bicubic, lanczos and the embedded tiny YONOS/SD-SR models, sweep steps,
     print the Table-1 table and the Table-3 ablation, and write the Fig.-3 plot."""
+    from diffusers.utils import logging as diffusers_logging
+
     from ..demo import run_demo, summary
 
+    diffusers_logging.disable_progress_bar()  # 18 model loads: no "Loading pipeline components" bars
     out = run_demo(
         results=results, data_root=data_root, weights_dir=weights_dir, limit=limit, device=device,
         progress=not quiet, echo=typer.echo,

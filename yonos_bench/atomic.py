@@ -16,6 +16,12 @@ from typing import Any
 
 from .errors import FileWriteError
 
+# mkstemp creates files readable by the owner only (0600); results, pairs and plots should get
+# the permissions any other file would (0666 minus the umask). Read once: os.umask is global.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
 
 def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
     path = Path(path)
@@ -28,6 +34,7 @@ def _atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), _FILE_MODE)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:

@@ -23,11 +23,11 @@ def test_speed_breakdown_adds_up_and_table_shows_it(tmp_path, write_run):
     pipe = tmp_path / "tiny-yonos"
     build_pipeline("tiny", scale=4).save_pretrained(pipe)
     results = tmp_path / "results"
-    res = runner.invoke(app, ["speed", "-m", str(pipe), "--size", "64", "--steps", "1,2", "--batch-size", "2",
+    res = runner.invoke(app, ["speed", "-m", str(pipe), "--size", "128", "--steps", "1,2", "--batch-size", "2",
                               "--repeats", "3", "--device", "cpu", "--results", str(results)])  # fmt: skip
     assert res.exit_code == 0, res.output
     files = sorted(results.rglob("result.json"))
-    assert [f.parent.name for f in files] == ["size64-steps1-bs2-fp32-cpu", "size64-steps2-bs2-fp32-cpu"]
+    assert [f.parent.name for f in files] == ["size128-steps1-bs2-fp32-cpu", "size128-steps2-bs2-fp32-cpu"]
     for f in files:
         d = read_result(f)
         t = d["timing"]
@@ -41,9 +41,9 @@ def test_speed_breakdown_adds_up_and_table_shows_it(tmp_path, write_run):
     # `table` shows the measured s/img of a run result's model from the speed files.
     write_run(results, model="tiny-yonos", values={"psnr-y": [20.0, 21.0]}, steps=1)
     t = build_table(results)
-    assert t.speed_label == "s/img @64² (speed)"
+    assert t.speed_label == "s/img @128² (speed)"
     assert t.speed_s_per_img == [read_result(files[0])["timing"]["median_s_per_image"]]
-    assert "s/img @64² (speed)" in to_markdown(t)
+    assert "s/img @128² (speed)" in to_markdown(t)
 
 
 def test_speed_bad_input(tmp_path):

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def build_pairs(root: Path, n: int) -> tuple[list[Path], list[Path]]:
-    from yonos_bench import pairs, registry
+    from yonos_bench.protocols import pairs
+    from yonos_bench.protocols import spec as registry
 
     prepared = pairs.prepare(registry.load_protocol("sample"), root / "data", progress=False)
     (root / "sr").mkdir()

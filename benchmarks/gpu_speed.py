@@ -248,7 +248,7 @@ def format_report(doc: dict) -> str:
 def _write(doc: dict, out_dir: Path | None) -> Path | None:
     if out_dir is None:
         return None
-    from yonos_bench.atomic import write_json_atomic
+    from yonos_bench.core.atomic import write_json_atomic
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "gpu_speed.json"
@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
     import diffusers
     import torch
 
-    from yonos_bench.provenance import describe_device
+    from yonos_bench.core.provenance import describe_device
     from yonos_train.presets import build_pipeline
 
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():

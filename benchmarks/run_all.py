@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         "benchmarks": results,
     }
     sys.path.insert(0, str(ROOT))
-    from yonos_bench.atomic import write_json_atomic
+    from yonos_bench.core.atomic import write_json_atomic
 
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out, doc)

@@ -70,14 +70,14 @@ def measure(args: argparse.Namespace) -> dict:
     """Run the measurement described in the module docstring; returns figures and report lines."""
     import torch
 
-    from yonos_bench.generate import chunks
-    from yonos_bench.imageio import read_rgb8, to_tensor
+    from yonos_bench.core.imageio import read_rgb8, to_tensor
+    from yonos_bench.core.provenance import synchronize
     from yonos_bench.models import load_model
     from yonos_bench.models.base import generators
-    from yonos_bench.pairs import prepare
-    from yonos_bench.provenance import synchronize
-    from yonos_bench.results import image_seed
-    from yonos_bench.runner import RunOptions, run_benchmark
+    from yonos_bench.protocols.pairs import prepare
+    from yonos_bench.runs.generate import chunks
+    from yonos_bench.runs.results import image_seed
+    from yonos_bench.runs.runner import RunOptions, run_benchmark
     from yonos_train.presets import build_pipeline
     from yonos_train.timing import StageTimer
 

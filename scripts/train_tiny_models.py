@@ -116,7 +116,7 @@ def ship(runs: Path, assets: Path) -> dict:
     import torch
     from diffusers.utils import logging as diffusers_logging
 
-    from yonos_bench.imageio import sha256_file
+    from yonos_bench.core.imageio import sha256_file
     from yonos_train.pipeline import YonosSRPipeline
 
     diffusers_logging.set_verbosity_error()  # no "modules kept in float32" notes for a plain cast
@@ -179,7 +179,7 @@ def main() -> None:
         "shipped_bytes": total,
         "storage": "weights saved in fp16 (safetensors); from_pretrained loads them as fp32",
     }  # fmt: skip
-    from yonos_bench.atomic import write_json_atomic
+    from yonos_bench.core.atomic import write_json_atomic
 
     write_json_atomic(ns.assets / "TRAINING_LOG.json", log)
     print(f"\nTrained in {train_wall / 60:.1f} min wall; shipped {total / 1e6:.2f} MB to {ns.assets}")

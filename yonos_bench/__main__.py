@@ -1,3 +1,3 @@
-from .cli import main
+from yonos_bench.cli import main
 
 main()

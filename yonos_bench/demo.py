@@ -5,7 +5,7 @@
    here by ``make tiny-models``) at 1 DDIM step;
 3. sweeps 1…64 DDIM steps for the two original-decoder models (the paper's Fig. 3);
 4. prints the Table-1-style table (1 step), the Table-3-style 2 × 2 ablation (scale
-   distillation ✗/✓ × decoder original/fine-tuned, :mod:`yonos_bench.ablation`), writes
+   distillation ✗/✓ × decoder original/fine-tuned, :mod:`yonos_bench.report.ablation`), writes
    the Fig.-3-style plots, and says where everything is and which metrics were skipped.
 
 Metrics: the protocol's (PSNR-Y, SSIM-Y, LPIPS-Alex) plus the perceptual ones in
@@ -58,7 +58,7 @@ class DemoOutput:
 
 def split_metrics(candidates: Sequence[str], weights_dir: Path | None) -> tuple[list[str], dict[str, str]]:
     """(metrics whose weight files are all present, {metric: why skipped}) — no download."""
-    from .metrics.presets import get_preset
+    from yonos_bench.metrics.presets import get_preset
 
     used, skipped = [], {}
     for mid in dict.fromkeys(candidates):
@@ -81,15 +81,15 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> DemoOutput:
     """Run the demo; returns where everything was written. ``limit``: first K pairs (smoke)."""
-    from . import ablation as abl
-    from .atomic import write_json_atomic, write_text_atomic
-    from .pairs import prepare
-    from .paths import results_root
-    from .plot import plot_results
-    from .registry import load_protocol
-    from .report import build_table
-    from .report_render import render
-    from .runner import RunOptions, run_benchmark
+    from yonos_bench.core.atomic import write_json_atomic, write_text_atomic
+    from yonos_bench.core.paths import results_root
+    from yonos_bench.protocols.pairs import prepare
+    from yonos_bench.protocols.spec import load_protocol
+    from yonos_bench.report import ablation as abl
+    from yonos_bench.report.plot import plot_results
+    from yonos_bench.report.render import render
+    from yonos_bench.report.tables import build_table
+    from yonos_bench.runs.runner import RunOptions, run_benchmark
 
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yonos_bench.errors import SpecError, did_you_mean
+from yonos_bench.core.errors import SpecError, did_you_mean
 
 STAGES = ("standard", "distill", "decoder", "autoencoder")
 PRESETS = ("sd15", "tiny")

@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from yonos_bench.errors import DataMissingError, ImageError, YonosError
+from yonos_bench.core.errors import DataMissingError, ImageError, YonosError
 
 PROCEDURAL = "procedural"
 
@@ -64,7 +64,7 @@ class FolderImages:
     ):
         from PIL import Image
 
-        from yonos_bench.imageio import list_images
+        from yonos_bench.core.imageio import list_images
 
         if not roots:
             raise DataMissingError(
@@ -110,7 +110,7 @@ class FolderImages:
         return len(self.paths)
 
     def load(self, i: int) -> np.ndarray:
-        from yonos_bench.imageio import read_rgb8
+        from yonos_bench.core.imageio import read_rgb8
 
         return read_rgb8(self.paths[i])
 

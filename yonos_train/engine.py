@@ -40,8 +40,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from yonos_bench.atomic import write_json_atomic, write_text_atomic
-from yonos_bench.errors import DataMissingError, SpecError, YonosError
+from yonos_bench.core.atomic import write_json_atomic, write_text_atomic
+from yonos_bench.core.errors import DataMissingError, SpecError, YonosError
 
 from .config import RUN_CONTROL_FIELDS, TrainConfig, config_digest, describe, load_config, to_dict
 from .data import ImageSource, hr_loader

@@ -191,7 +191,7 @@ class YonosSRPipeline(DiffusionPipeline):
         if not images.is_floating_point():
             raise ValueError(
                 f"images: expected a floating-point tensor in [0, 1], got dtype {images.dtype} "
-                "(convert 8-bit images with yonos_bench.imageio.to_tensor)"
+                "(convert 8-bit images with yonos_bench.core.imageio.to_tensor)"
             )
         if images.shape[0] < 1:
             raise ValueError("images: the batch is empty")

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 
-from yonos_bench.errors import WeightsMissingError, did_you_mean
+from yonos_bench.core.errors import WeightsMissingError, did_you_mean
 
 from .null_embedding import NullTextEmbedding
 from .pipeline import YonosSRPipeline, make_scheduler

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yonos_bench.errors import SpecError, did_you_mean
+from yonos_bench.core.errors import SpecError, did_you_mean
 
 from .config import CONFIG_CLASSES, PRESETS, STAGES, TrainConfig, validate
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy import ndimage
 
+from yonos_bench.core.errors import UnknownNameError
 from yonos_bench.degradations import RealESRGANDegradation, bicubic_resize, degrade
 from yonos_bench.degradations.kernels import build_kernel
 from yonos_bench.degradations.ops import (
@@ -20,7 +21,6 @@ from yonos_bench.degradations.ops import (
     quantize8,
     usm_sharpen,
 )
-from yonos_bench.errors import UnknownNameError
 
 
 def _hr(b: int, size: int = 128, seed: int = 0) -> torch.Tensor:

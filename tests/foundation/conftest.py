@@ -62,7 +62,7 @@ def base_spec(name: str, **over) -> dict:
 @pytest.fixture
 def write_spec(tmp_path):
     """write_spec(dict) -> loaded ProtocolSpec (the file is <tmp>/specs/<name>.yaml)."""
-    from yonos_bench.registry import load_spec_file
+    from yonos_bench.protocols.spec import load_spec_file
 
     def _write(spec: dict):
         path = tmp_path / "specs" / f"{spec['name']}.yaml"

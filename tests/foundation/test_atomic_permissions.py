@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from yonos_bench.atomic import write_json_atomic, write_text_atomic
+from yonos_bench.core.atomic import write_json_atomic, write_text_atomic
 
 
 def test_atomic_files_get_the_umask_permissions_not_0600(tmp_path):

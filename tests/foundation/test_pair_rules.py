@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from yonos_bench.pair_rules import (
+from yonos_bench.protocols.pair_rules import (
     _quantize,
     adm_center_crop,
     center_box,
@@ -15,7 +15,7 @@ from yonos_bench.pair_rules import (
     random_boxes,
     select_subset,
 )
-from yonos_bench.registry import SubsetSpec
+from yonos_bench.protocols.spec import SubsetSpec
 
 
 def test_derive_seed_is_a_fixed_hash():

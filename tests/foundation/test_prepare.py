@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from yonos_bench.errors import ImageError
-from yonos_bench.imageio import read_rgb8, sha256_file
-from yonos_bench.pairs import compute_digest, prepare
+from yonos_bench.core.errors import ImageError
+from yonos_bench.core.imageio import read_rgb8, sha256_file
+from yonos_bench.protocols.pairs import compute_digest, prepare
 
 CONTRACT_PAIR_KEYS = {
     "id", "lr", "hr", "source", "crop_box_hr", "crop_box_lr", "seed", "degradation",

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import yonos_bench.pairs as pairs_mod
-from yonos_bench.errors import DataMissingError, ImageError, SpecError
-from yonos_bench.imageio import read_rgb8, sha256_file
-from yonos_bench.pairs import load_prepared, prepare, prepared_dir
+import yonos_bench.protocols.pairs as pairs_mod
+from yonos_bench.core.errors import DataMissingError, ImageError, SpecError
+from yonos_bench.core.imageio import read_rgb8, sha256_file
+from yonos_bench.protocols.pairs import load_prepared, prepare, prepared_dir
 
 
 def _files(pp):
@@ -196,7 +196,7 @@ def test_image_smaller_than_crop_error_or_skip(paired_root, write_spec, synth):
 
 
 def test_sample_prepares_from_installed_packages(tmp_path):
-    from yonos_bench.registry import load_protocol
+    from yonos_bench.protocols.spec import load_protocol
 
     spec = load_protocol("sample")
     pp = prepare(spec, tmp_path / "d", progress=False)
@@ -223,7 +223,7 @@ def test_sample_prepares_from_installed_packages(tmp_path):
 def test_sample_changed_package_file_is_reported(tmp_path, monkeypatch):
     import dataclasses
 
-    from yonos_bench.registry import load_protocol
+    from yonos_bench.protocols.spec import load_protocol
 
     spec = load_protocol("sample")
     src = dataclasses.replace(spec.source, sha256={**spec.source.sha256, "chelsea": "0" * 64})
@@ -253,8 +253,8 @@ def test_sigkill_mid_prepare_never_looks_prepared(paired_root, write_spec, synth
     script = textwrap.dedent(
         f"""
         import sys, time
-        import yonos_bench.pairs as m
-        from yonos_bench.registry import load_spec_file
+        import yonos_bench.protocols.pairs as m
+        from yonos_bench.protocols.spec import load_spec_file
         real = m.make_source_pairs
         def slow(*a):
             out = real(*a)

@@ -8,8 +8,8 @@ import sys
 import pytest
 import yaml
 
-from yonos_bench.errors import SpecError, UnknownNameError
-from yonos_bench.registry import list_protocols, load_protocol, load_registry, load_spec_file
+from yonos_bench.core.errors import SpecError, UnknownNameError
+from yonos_bench.protocols.spec import list_protocols, load_protocol, load_registry, load_spec_file
 
 PAPER_PROTOCOLS = {
     "div2k-real",
@@ -142,6 +142,6 @@ def test_spec_digest_ignores_formatting(tmp_path, synth):
 
 
 def test_listing_imports_no_torch():
-    code = "import sys, yonos_bench.cli, yonos_bench.registry as r; r.list_protocols(); print('torch' in sys.modules)"
+    code = "import sys, yonos_bench.cli, yonos_bench.protocols.spec as r; r.list_protocols(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

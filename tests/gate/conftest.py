@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yonos_bench.atomic import write_text_atomic
+from yonos_bench.core.atomic import write_text_atomic
 from yonos_bench.metrics.stats import bootstrap_ci
-from yonos_bench.results import (
+from yonos_bench.runs.results import (
     PER_IMAGE_FILE,
     RESULT_FILE,
     SCHEMA,
@@ -47,8 +47,8 @@ def _one_torch_thread():
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory) -> Path:
     """A data root with `sample` prepared once for the whole session (tests pass it explicitly)."""
-    from yonos_bench.pairs import prepare
-    from yonos_bench.registry import load_protocol
+    from yonos_bench.protocols.pairs import prepare
+    from yonos_bench.protocols.spec import load_protocol
 
     root = tmp_path_factory.mktemp("gate_data")
     prepare(load_protocol("sample"), root, progress=False)

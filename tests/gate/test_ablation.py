@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yonos_bench import ablation as abl
-from yonos_bench.errors import YonosError
+from yonos_bench.core.errors import YonosError
+from yonos_bench.report import ablation as abl
 
 from .conftest import write_synthetic_result
 
@@ -88,7 +88,7 @@ def test_missing_cell_names_the_command(tmp_path):
 
 
 def test_table_steps_filter_keeps_only_those_cells(tmp_path):
-    from yonos_bench.report import build_table
+    from yonos_bench.report.tables import build_table
 
     src = ["a"] * 3
     write_synthetic_result(

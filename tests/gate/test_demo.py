@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from yonos_bench.cli import app
 from yonos_bench.demo import ABLATION, BASELINES, SWEEP_MODELS, SWEEP_STEPS, TINY_MODELS
-from yonos_bench.results import load_results
+from yonos_bench.runs.results import load_results
 
 
 def test_demo_end_to_end_with_limit(tmp_path, sample_root):

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from yonos_bench.check import check_results, format_report
 from yonos_bench.models.registry import load_card
-from yonos_bench.runner import RunOptions, run_benchmark
+from yonos_bench.report.check import check_results, format_report
+from yonos_bench.runs.runner import RunOptions, run_benchmark
 
 BASELINE = Path(__file__).with_name("baseline.json")
 
@@ -90,7 +90,7 @@ def test_gate_fails_on_a_perturbed_model(tmp_path, sample_root, monkeypatch):
 
 def test_gate_refuses_results_of_other_pairs(tmp_path, sample_root):
     """Pair preparation changed (another protocol instance): the gate refuses to compare."""
-    from yonos_bench.errors import YonosError
+    from yonos_bench.core.errors import YonosError
 
     entries = [e for e in _entries() if e["model"] == "bicubic"]
     _run_entries(entries, tmp_path / "results", sample_root)

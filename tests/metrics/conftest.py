@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from yonos_bench.imageio import write_png
+from yonos_bench.core.imageio import write_png
 
 SOURCES = ("astronaut", "coffee", "chelsea", "rocket")
 

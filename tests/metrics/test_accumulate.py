@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from yonos_bench.errors import YonosError
+from yonos_bench.core.errors import YonosError
 from yonos_bench.metrics.accumulate import IndexedValues
 
 

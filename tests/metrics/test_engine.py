@@ -10,8 +10,8 @@ import pytest
 import torch
 from cleanfid.fid import compute_fid, get_folder_features, kernel_distance
 
-from yonos_bench.errors import ImageError, WeightsMissingError
-from yonos_bench.imageio import read_rgb8, to_tensor, write_png
+from yonos_bench.core.errors import ImageError, WeightsMissingError
+from yonos_bench.core.imageio import read_rgb8, to_tensor, write_png
 from yonos_bench.metrics.engine import evaluate, score_pairs
 from yonos_bench.metrics.features import FeatureCache
 from yonos_bench.metrics.presets import MUSIQ_KONIQ

@@ -8,7 +8,7 @@ import pytest
 from cleanfid.fid import frechet_distance, kernel_distance
 from scipy.linalg import sqrtm
 
-from yonos_bench.errors import YonosError
+from yonos_bench.core.errors import YonosError
 from yonos_bench.metrics.fid import fid_from_features, kid_from_features
 
 

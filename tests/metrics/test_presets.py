@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from yonos_bench.errors import UnknownNameError
+from yonos_bench.core.errors import UnknownNameError
 from yonos_bench.metrics.presets import get_preset, list_presets, parse_metric_list
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from yonos_bench.core.weights import check
 from yonos_bench.metrics.presets import get_preset
-from yonos_bench.weights import check
 
 WEIGHTS = os.environ.get("YONOS_TEST_WEIGHTS")
 CASES = [
@@ -37,8 +37,8 @@ def test_preset_equals_pyiqa_default_metric(metric_id, pyiqa_name, tmp_path, mak
     missing = [w.filename for w in preset.weights if check(w, Path(WEIGHTS)).state != "ok"]
     if missing:
         pytest.skip(f"{metric_id}: weights missing or unverified in {WEIGHTS}: {', '.join(missing)}")
+    from yonos_bench.core.weights import configure_backends
     from yonos_bench.metrics.engine import evaluate
-    from yonos_bench.weights import configure_backends
 
     sr, hr = make_pairs(tmp_path, n=3, size=224)
     ev = evaluate(sr, hr, [metric_id], weights_dir=WEIGHTS, n_boot=20, strict=True)

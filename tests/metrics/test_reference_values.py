@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.signal import convolve2d
 
-from yonos_bench.imageio import read_rgb8
+from yonos_bench.core.imageio import read_rgb8
 from yonos_bench.metrics.engine import evaluate
 from yonos_bench.metrics.presets import PSNR_CAP_DB
 

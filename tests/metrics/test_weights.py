@@ -11,8 +11,9 @@ import types
 import pytest
 import torch
 
-from yonos_bench import weights as W
-from yonos_bench.errors import WeightsMissingError, YonosError
+from yonos_bench import catalog as C
+from yonos_bench.core import weights as W
+from yonos_bench.core.errors import WeightsMissingError, YonosError
 from yonos_bench.metrics.presets import list_presets
 
 
@@ -27,7 +28,7 @@ def wf(tmp_path, data: bytes | None, **kw):
 
 
 def test_registry_lists_every_metric_file_with_its_users():
-    files = {w.name: w for w in W.all_weight_files()}
+    files = {w.name: w for w in C.all_weight_files()}
     assert files["torchvision-vgg16"].used_by == ("lpips-vgg", "dists")
     assert files["cleanfid-inception"].path("/w").as_posix() == "/w/cleanfid/inception-2015-12-05.pt"
     assert files["musiq-koniq"].path("/w").as_posix() == "/w/hub/pyiqa/musiq_koniq_ckpt-e95806b9.pth"
@@ -45,7 +46,7 @@ def test_lpips_heads_sha256_are_the_lpips_package_files():
     import lpips
 
     base = os.path.join(os.path.dirname(lpips.__file__), "weights", "v0.1")
-    files = {w.name: w for w in W.all_weight_files()}
+    files = {w.name: w for w in C.all_weight_files()}
     for net in ("alex", "vgg"):
         assert W.sha256_of(os.path.join(base, f"{net}.pth")) == files[f"lpips-{net}-head"].sha256
 
@@ -58,9 +59,9 @@ def test_model_cards_join_the_registry_through_the_hook(monkeypatch):
     fake = types.ModuleType("yonos_bench.models.registry")
     fake.list_cards = lambda: [card]
     monkeypatch.setitem(sys.modules, "yonos_bench.models.registry", fake)
-    files = {w.name: w for w in W.all_weight_files()}
+    files = {w.name: w for w in C.all_weight_files()}
     assert files["realesrgan"].used_by == ("realesrgan-x4",)
-    assert W.get_weight_file("realesrgan").filename == "RealESRGAN_x4plus.pth"
+    assert C.get_weight_file("realesrgan").filename == "RealESRGAN_x4plus.pth"
 
 
 def test_status_states_and_messages(tmp_path):
@@ -83,11 +84,11 @@ def test_status_states_and_messages(tmp_path):
     with pytest.raises(
         YonosError, match="Unknown weight file 'lpips-alex-hed'. Did you mean: lpips-alex-head"
     ):
-        W.status(["lpips-alex-hed"])
+        C.status(["lpips-alex-hed"])
 
 
 def test_missing_message_says_what_where_url_and_command(tmp_path):
-    files = {w.name: w for w in W.all_weight_files()}
+    files = {w.name: w for w in C.all_weight_files()}
     with pytest.raises(WeightsMissingError) as e:
         W.require([files["niqe-params"]], tmp_path)
     assert str(e.value) == (
@@ -101,32 +102,32 @@ def test_missing_message_says_what_where_url_and_command(tmp_path):
 
 def test_fetch_downloads_verifies_and_renames(tmp_path, monkeypatch):
     good = wf(tmp_path, b"weights!", sha256=hashlib.sha256(b"weights!").hexdigest())
-    monkeypatch.setattr(W, "all_weight_files", lambda: [good])
-    (path,) = W.fetch(["test-model"], tmp_path / "w")
+    monkeypatch.setattr(C, "all_weight_files", lambda: [good])
+    (path,) = C.fetch(["test-model"], tmp_path / "w")
     assert path == tmp_path / "w" / "baselines" / "model.bin" and path.read_bytes() == b"weights!"
     assert [p.name for p in path.parent.iterdir()] == ["model.bin"]  # no temp file left
     (tmp_path / "server" / "model.bin").unlink()  # source gone: a verified file is not re-fetched
-    assert W.fetch(None, tmp_path / "w") == [path]
+    assert C.fetch(None, tmp_path / "w") == [path]
     path.write_bytes(b"truncat")  # a corrupt copy is replaced
     (tmp_path / "server" / "model.bin").write_bytes(b"weights!")
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
-    W.fetch(None, tmp_path / "w")
+    C.fetch(None, tmp_path / "w")
     assert path.read_bytes() == b"weights!"
 
 
 def test_fetch_refuses_a_mismatching_download_and_leaves_nothing(tmp_path, monkeypatch):
     bad = wf(tmp_path, b"tampered", sha256_prefix="deadbeef")
-    monkeypatch.setattr(W, "all_weight_files", lambda: [bad])
+    monkeypatch.setattr(C, "all_weight_files", lambda: [bad])
     with pytest.raises(W.WeightsHashError) as e:
-        W.fetch(["test-model"], tmp_path / "w")
+        C.fetch(["test-model"], tmp_path / "w")
     assert hashlib.sha256(b"tampered").hexdigest() in str(e.value) and "expected deadbeef" in str(e.value)
     assert list((tmp_path / "w" / "baselines").iterdir()) == []
 
 
 def test_fetch_records_the_hash_of_unpublished_files_and_checks_it_later(tmp_path, monkeypatch):
     first = wf(tmp_path, b"v1")
-    monkeypatch.setattr(W, "all_weight_files", lambda: [first])
-    W.fetch(None, tmp_path / "w")  # default: every missing file
+    monkeypatch.setattr(C, "all_weight_files", lambda: [first])
+    C.fetch(None, tmp_path / "w")  # default: every missing file
     assert W.check(first, tmp_path / "w").state == "ok"
     first.path(tmp_path / "w").write_bytes(b"v2 changed")
     assert W.check(first, tmp_path / "w").state == "bad-hash"
@@ -135,10 +136,10 @@ def test_fetch_records_the_hash_of_unpublished_files_and_checks_it_later(tmp_pat
 def test_fetch_fails_fast_with_a_clear_message_when_offline(tmp_path, monkeypatch):
     # port 9 on localhost: connection refused immediately, the same path as an offline machine
     unreachable = W.WeightFile("test-model", "model.bin", "http://127.0.0.1:9/model.bin", subdir="baselines")
-    monkeypatch.setattr(W, "all_weight_files", lambda: [unreachable])
+    monkeypatch.setattr(C, "all_weight_files", lambda: [unreachable])
     t0 = time.perf_counter()
     with pytest.raises(W.WeightsFetchError) as e:
-        W.fetch(["test-model"], tmp_path, timeout=5)
+        C.fetch(["test-model"], tmp_path, timeout=5)
     assert time.perf_counter() - t0 < 5
     msg = str(e.value)
     assert msg.startswith("Cannot download test-model from http://127.0.0.1:9/model.bin: ")
@@ -189,10 +190,10 @@ def test_torch_load_weights_refuses_pickles_and_reports_corrupt_files(tmp_path):
 def test_bulk_fetch_skips_files_without_a_url_and_fetches_the_rest(tmp_path, monkeypatch):
     manual = W.WeightFile("a-manual", "manual.pth", None, subdir="baselines", note="Google Drive only")
     good = wf(tmp_path, b"weights!", name="b-direct")
-    monkeypatch.setattr(W, "all_weight_files", lambda: [manual, good])
+    monkeypatch.setattr(C, "all_weight_files", lambda: [manual, good])
     logged: list[str] = []
-    paths = W.fetch(None, tmp_path / "w", log=logged.append)
+    paths = C.fetch(None, tmp_path / "w", log=logged.append)
     assert paths == [tmp_path / "w" / "baselines" / "model.bin"]
     assert any("a-manual has no direct download URL" in m and "Google Drive only" in m for m in logged)
     with pytest.raises(W.WeightsFetchError, match="a-manual has no direct download URL; place manual.pth at"):
-        W.fetch(["a-manual"], tmp_path / "w")
+        C.fetch(["a-manual"], tmp_path / "w")

@@ -121,7 +121,7 @@ def test_from_pretrained_refuses_other_folders(tmp_path):
 
 
 def test_unknown_preset():
-    from yonos_bench.errors import UnknownNameError
+    from yonos_bench.core.errors import UnknownNameError
 
     with pytest.raises(UnknownNameError, match=r"Unknown preset 'sd1.5'\. Did you mean: sd15\?"):
         build_pipeline("sd1.5")

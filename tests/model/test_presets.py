@@ -8,7 +8,7 @@ import pytest
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 
-from yonos_bench.errors import WeightsMissingError
+from yonos_bench.core.errors import WeightsMissingError
 from yonos_train.pipeline import YonosSRPipeline
 from yonos_train.presets import SD15_HUB_ID, TINY_UNET, TINY_VAE, from_sd15
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from yonos_bench import imageio, pairs, registry
+from yonos_bench.core import imageio
+from yonos_bench.protocols import pairs
+from yonos_bench.protocols import spec as registry
 from yonos_train.pipeline import YonosSRPipeline
 from yonos_train.presets import build_pipeline
 

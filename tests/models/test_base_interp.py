@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
+from yonos_bench.core.errors import UnknownNameError, YonosError
 from yonos_bench.degradations import bicubic_resize
-from yonos_bench.errors import UnknownNameError, YonosError
 from yonos_bench.models import ScaleMismatchError, load_model, require_scale
 from yonos_bench.models.interp import lanczos_matrix, lanczos_resize
 
@@ -115,7 +115,7 @@ def test_paper_only_and_unknown_models():
 
 
 def test_missing_weights_message_names_file_url_and_fetch_command(tmp_path):
-    from yonos_bench.errors import WeightsMissingError
+    from yonos_bench.core.errors import WeightsMissingError
 
     with pytest.raises(WeightsMissingError) as e:
         load_model("real-esrgan-x4plus", weights_dir=tmp_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from yonos_bench.errors import SpecError, UnknownNameError
+from yonos_bench.core.errors import SpecError, UnknownNameError
 from yonos_bench.models import load_card
 from yonos_bench.models.registry import cards_dir, list_cards, load_registry, parse_card
 
@@ -127,7 +127,7 @@ def test_weight_files_and_hf_repos():
     assert unet.subdir == "models/ldm-super-resolution-4x-openimages/unet"
     assert unet.url.endswith(f"/resolve/{ldm.hf_repo.revision}/unet/diffusion_pytorch_model.bin")
     # weight registry of the metrics helper sees the model files too
-    from yonos_bench.weights import all_weight_files
+    from yonos_bench.catalog import all_weight_files
 
     assert {"realesrgan-x4plus", "sd-x4-upscaler/unet/diffusion_pytorch_model.safetensors"} <= {
         x.name for x in all_weight_files()

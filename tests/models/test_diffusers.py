@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from yonos_bench.errors import WeightsMissingError, YonosError
+from yonos_bench.core.errors import WeightsMissingError, YonosError
 from yonos_bench.models import load_model
 from yonos_bench.models.registry import parse_card
 

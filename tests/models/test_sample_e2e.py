@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from yonos_bench.imageio import read_rgb8
+from yonos_bench.core.imageio import read_rgb8
 
 # "Another codebase": a plain Pillow script, run as its own process, that writes <id>.png.
 OTHER_CODEBASE = """
@@ -31,9 +31,9 @@ def _psnr_y(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_outputs_made_elsewhere_are_evaluated_on_the_sample_pairs(tmp_path, monkeypatch):
-    from yonos_bench.pairs import prepare
-    from yonos_bench.registry import load_protocol
-    from yonos_bench.runner import RunOptions, run_benchmark
+    from yonos_bench.protocols.pairs import prepare
+    from yonos_bench.protocols.spec import load_protocol
+    from yonos_bench.runs.runner import RunOptions, run_benchmark
 
     data = tmp_path / "data"
     prepared = prepare(load_protocol("sample"), data, progress=False)

@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from yonos_bench.errors import YonosError
+from yonos_bench.core.errors import YonosError
+from yonos_bench.core.weights import WeightsHashError
 from yonos_bench.models import load_model
 from yonos_bench.models.registry import parse_card
-from yonos_bench.weights import WeightsHashError
 
 
 def test_rrdbnet_pth_matches_an_independent_basicsr_implementation(rrdb_pth):

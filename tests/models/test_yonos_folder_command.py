@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from yonos_bench.errors import DataMissingError, ImageError, WeightsMissingError, YonosError
-from yonos_bench.imageio import to_tensor, to_uint8, write_png
+from yonos_bench.core.errors import DataMissingError, ImageError, WeightsMissingError, YonosError
+from yonos_bench.core.imageio import to_tensor, to_uint8, write_png
 from yonos_bench.models import ScaleMismatchError, load_card, load_model
 from yonos_bench.models.registry import parse_card
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from yonos_bench.errors import SpecError
+from yonos_bench.core.errors import SpecError
 
 CARD = {
     "name": "my-lanczos",
@@ -90,7 +90,7 @@ def test_duplicate_key_message_gives_both_lines(rel, tmp_path):
 
 
 def test_duplicate_protocol_names(rel, tmp_path):
-    from yonos_bench.registry import load_registry, load_spec_file
+    from yonos_bench.protocols.spec import load_registry, load_spec_file
 
     folder = tmp_path / "specs"
     folder.mkdir()
@@ -111,7 +111,7 @@ def test_duplicate_protocol_names(rel, tmp_path):
     # a user's file that reuses a shipped protocol's name and version with other content
     shadow = tmp_path / "user" / "sample.yaml"
     shadow.parent.mkdir()
-    from yonos_bench.registry import protocols_dir
+    from yonos_bench.protocols.spec import protocols_dir
 
     shipped = yaml.safe_load((protocols_dir() / "sample.yaml").read_text())
     shadow.write_text(yaml.safe_dump({**shipped, "seed": 1}))

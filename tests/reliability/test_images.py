@@ -5,7 +5,7 @@
 Unreadable files (zero bytes, truncated PNG/JPEG, not an image, decompression bomb) stop
 the command with exit 1 and one message naming the file, and leave no result behind.
 Unusual but valid files (grayscale, 16-bit, RGBA, palette, CMYK, EXIF-rotated) are
-converted by the one documented rule of ``yonos_bench.imageio`` — checked here against
+converted by the one documented rule of ``yonos_bench.core.imageio`` — checked here against
 pixels computed independently (numpy palette lookup, numpy rotation, round(v/257)).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yonos_bench.imageio import read_rgb8
+from yonos_bench.core.imageio import read_rgb8
 
 BROKEN_KINDS = ("zero-byte", "truncated-png", "truncated-jpeg", "not-an-image", "bomb")
 UNUSUAL_KINDS = ("gray", "gray16", "rgb16", "rgba", "palette", "cmyk-jpeg", "exif-rotated-jpeg")

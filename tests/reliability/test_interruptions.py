@@ -103,7 +103,7 @@ def _patches_spec(rel, tmp_path) -> tuple[Path, Path]:
 
 def test_sigkill_during_prepare_then_rerun_gives_the_same_pairs(rel, tmp_path):
     spec, root = _patches_spec(rel, tmp_path)
-    kill_at(tmp_path, "yonos_bench.pairs", "make_source_pairs", 1, "after",
+    kill_at(tmp_path, "yonos_bench.protocols.pairs", "make_source_pairs", 1, "after",
             "protocols", "prepare", spec, "--data-root", root)  # fmt: skip
     parent = root / "prepared"
     leftovers = [p.name for p in parent.iterdir()]
@@ -146,7 +146,7 @@ def test_sigkill_during_inference_then_rerun_resumes_to_the_same_result(rel, tmp
     spec, root = _patches_spec(rel, tmp_path)
     assert rel.invoke("protocols", "prepare", spec, "--data-root", root).exit_code == 0
     results = tmp_path / "results"
-    kill_at(tmp_path, "yonos_bench.generate", "write_png", 3, "after", *_run_args(spec, root, results))
+    kill_at(tmp_path, "yonos_bench.runs.generate", "write_png", 3, "after", *_run_args(spec, root, results))
     cell = _cell(results)
     assert not (cell / "result.json").exists() and not (cell / "per_image.csv").exists()
     assert len(list((cell / "sr").glob("*.png"))) == 3

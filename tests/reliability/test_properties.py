@@ -10,9 +10,9 @@ import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from yonos_bench.imageio import pixel_sha256
-from yonos_bench.pair_rules import center_box, crop, derive_seed, modcrop, random_boxes, scale_box
-from yonos_bench.pairs import compute_digest
+from yonos_bench.core.imageio import pixel_sha256
+from yonos_bench.protocols.pair_rules import center_box, crop, derive_seed, modcrop, random_boxes, scale_box
+from yonos_bench.protocols.pairs import compute_digest
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SLOW = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -70,9 +70,9 @@ def test_prepared_pairs_are_aligned_crops_of_the_source(
 ):
     """Through the real prepare: every recorded HR box is the LR box x scale, inside the
     image, and the HR file holds exactly those source pixels."""
-    from yonos_bench.imageio import read_rgb8
-    from yonos_bench.pairs import prepare
-    from yonos_bench.registry import load_spec_file
+    from yonos_bench.core.imageio import read_rgb8
+    from yonos_bench.protocols.pairs import prepare
+    from yonos_bench.protocols.spec import load_spec_file
 
     tmp = tmp_path_factory.mktemp("prop")
     root = tmp / "data"

@@ -79,7 +79,7 @@ def test_model_weights_missing_names_file_and_url(rel, tmp_path, prepared):
 
 
 def test_shipped_card_missing_weights_give_the_fetch_command(tmp_path):
-    from yonos_bench.errors import WeightsMissingError
+    from yonos_bench.core.errors import WeightsMissingError
     from yonos_bench.models import load_model
 
     with pytest.raises(WeightsMissingError) as e:

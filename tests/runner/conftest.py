@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yonos_bench.atomic import write_text_atomic
+from yonos_bench.core.atomic import write_text_atomic
 from yonos_bench.metrics.stats import bootstrap_ci
-from yonos_bench.results import (
+from yonos_bench.runs.results import (
     PER_IMAGE_FILE,
     RESULT_FILE,
     SCHEMA,

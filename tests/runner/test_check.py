@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from yonos_bench.check import (
+from yonos_bench.core.errors import YonosError
+from yonos_bench.report.check import (
     Tolerance,
     check_results,
     format_report,
@@ -15,7 +16,6 @@ from yonos_bench.check import (
     parse_tolerances,
     write_baseline,
 )
-from yonos_bench.errors import YonosError
 
 
 def _write(root, write_run, psnr=(25.0, 27.0), lpips=(0.2, 0.3), **kw):

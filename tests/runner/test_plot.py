@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from yonos_bench.errors import YonosError
-from yonos_bench.plot import plot_results
+from yonos_bench.core.errors import YonosError
+from yonos_bench.report.plot import plot_results
 
 
 @pytest.fixture

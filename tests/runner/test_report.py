@@ -11,9 +11,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from yonos_bench.errors import YonosError
-from yonos_bench.report import build_table
-from yonos_bench.report_render import latex_document, to_csv, to_latex, to_markdown
+from yonos_bench.core.errors import YonosError
+from yonos_bench.report.render import latex_document, to_csv, to_latex, to_markdown
+from yonos_bench.report.tables import build_table
 
 N = 40
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from yonos_bench.cell_cache import ProgressLog, clear_logs, read_logs, verify_images
-from yonos_bench.imageio import write_png
-from yonos_bench.results import (
+from yonos_bench.core.imageio import write_png
+from yonos_bench.runs.cell_cache import ProgressLog, clear_logs, read_logs, verify_images
+from yonos_bench.runs.results import (
     CellKey,
     ResultFileError,
     cell_dir,

@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from yonos_bench.cli import app
-from yonos_bench.imageio import read_rgb8, sha256_file
-from yonos_bench.results import read_per_image, read_result
+from yonos_bench.core.imageio import read_rgb8, sha256_file
+from yonos_bench.runs.results import read_per_image, read_result
 
 runner = CliRunner()
 
@@ -26,7 +26,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """Prepared `sample` pairs and a saved tiny random YONOS pipeline, shared by the module."""
-    from yonos_bench.pairs import prepare
+    from yonos_bench.protocols.pairs import prepare
     from yonos_train.presets import build_pipeline
 
     base = tmp_path_factory.mktemp("bench")
@@ -125,7 +125,7 @@ def test_sweep_steps_plot_one_line_per_model(env, tmp_path):
         "tiny-yonos/steps1-seed0-fp32-limit3",
         "tiny-yonos/steps2-seed0-fp32-limit3",
     ]
-    from yonos_bench.plot import plot_results
+    from yonos_bench.report.plot import plot_results
 
     out = plot_results(results, "psnr-y", tmp_path / "again")
     assert out.n_lines == 1 and [p.x for p in out.series[0].points] == [1.0, 2.0]
@@ -247,7 +247,7 @@ def test_another_cell_in_the_same_folder_is_not_overwritten(env, tmp_path):
     path = next(results.rglob("result.json"))
     data = json.loads(path.read_text())
     data["cell"]["weights_digest"] = "older-weights"
-    from yonos_bench.results import CellKey
+    from yonos_bench.runs.results import CellKey
 
     data["cell_key"] = CellKey.from_dict(data["cell"]).digest()
     path.write_text(json.dumps(data))

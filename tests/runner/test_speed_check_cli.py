@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from yonos_bench.cli import app
-from yonos_bench.generate import Dist, chunks, my_chunks
-from yonos_bench.report import build_table
-from yonos_bench.report_render import to_markdown
-from yonos_bench.results import read_result
+from yonos_bench.report.render import to_markdown
+from yonos_bench.report.tables import build_table
+from yonos_bench.runs.generate import Dist, chunks, my_chunks
+from yonos_bench.runs.results import read_result
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from yonos_bench.cli import app
-from yonos_bench.errors import SpecError, UnknownNameError
+from yonos_bench.core.errors import SpecError, UnknownNameError
 from yonos_train.config import apply_overrides, config_digest, load_config
 from yonos_train.recipes import recipe
 

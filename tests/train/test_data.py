@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from yonos_bench.errors import DataMissingError, ImageError
+from yonos_bench.core.errors import DataMissingError, ImageError
 from yonos_train.data import (
     CropStream,
     FolderImages,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from yonos_bench.errors import DataMissingError, SpecError, WeightsMissingError
+from yonos_bench.core.errors import DataMissingError, SpecError, WeightsMissingError
 from yonos_train.engine import TrainingDivergedError, checkpoints
 from yonos_train.pipeline import YonosSRPipeline
 from yonos_train.stages import run_stage

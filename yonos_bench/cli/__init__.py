@@ -2,7 +2,7 @@
 
 Each command group lives in its own module (``cli/<group>.py``) and imports heavy
 libraries (torch, diffusers, pyiqa) inside the command bodies only, so ``--help`` and
-listing commands answer instantly. User errors (:class:`yonos_bench.errors.YonosError`)
+listing commands answer instantly. User errors (:class:`yonos_bench.core.errors.YonosError`)
 are printed as one message and exit with code 1 — never a traceback.
 """
 
@@ -14,14 +14,14 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from . import bench as _bench_cli
-from . import data as _data_cli
-from . import demo as _demo_cli
-from . import metrics as _metrics_cli
-from . import models as _models_cli
-from . import protocols as _protocols_cli
-from . import train as _train_cli
-from . import weights as _weights_cli
+from yonos_bench.cli import bench as _bench_cli
+from yonos_bench.cli import data as _data_cli
+from yonos_bench.cli import demo as _demo_cli
+from yonos_bench.cli import metrics as _metrics_cli
+from yonos_bench.cli import models as _models_cli
+from yonos_bench.cli import protocols as _protocols_cli
+from yonos_bench.cli import train as _train_cli
+from yonos_bench.cli import weights as _weights_cli
 
 
 class _ErrorReportingGroup(TyperGroup):
@@ -31,7 +31,7 @@ class _ErrorReportingGroup(TyperGroup):
     as the console script."""
 
     def invoke(self, ctx: click.Context):
-        from ..errors import YonosError
+        from yonos_bench.core.errors import YonosError
 
         try:
             return super().invoke(ctx)

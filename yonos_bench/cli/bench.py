@@ -1,7 +1,7 @@
 """Top-level benchmark commands: ``run``, ``sweep-steps``, ``table``, ``plot``, ``check``, ``speed``.
 
-Thin Typer wrappers over :mod:`yonos_bench.runner`, :mod:`~yonos_bench.report`,
-:mod:`~yonos_bench.plot`, :mod:`~yonos_bench.check` and :mod:`~yonos_bench.speed`;
+Thin Typer wrappers over :mod:`yonos_bench.runs.runner`, :mod:`~yonos_bench.report.tables`,
+:mod:`~yonos_bench.report.plot`, :mod:`~yonos_bench.report.check` and :mod:`~yonos_bench.runs.speed`;
 heavy imports happen inside the command bodies.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import YonosError
+from yonos_bench.core.errors import YonosError
 
 ModelOpt = Annotated[
     list[str],
@@ -83,7 +83,7 @@ def parse_steps(text: str, option: str = "--steps") -> list[int]:
 
 
 def _options(**kw):
-    from ..runner import RunOptions
+    from yonos_bench.runs.runner import RunOptions
 
     return RunOptions(**kw)
 
@@ -108,7 +108,7 @@ def run(
     quiet: QuietOpt = False,
 ) -> None:
     """Run models on a protocol: SR images cached per cell, all metrics, result.json + per_image.csv."""
-    from ..runner import run_benchmark
+    from yonos_bench.runs.runner import run_benchmark
 
     opts = _options(
         seed=seed, device=device, dtype=dtype, batch_size=batch_size, metrics=_split(metrics),
@@ -141,10 +141,10 @@ def sweep_steps(
     quiet: QuietOpt = False,
 ) -> None:
     """One cell per step count, then the Fig. 3 plot: metric vs DDIM steps (log x), one line per model."""
-    from ..paths import results_root
-    from ..plot import plot_results
-    from ..registry import load_protocol
-    from ..runner import run_benchmark
+    from yonos_bench.core.paths import results_root
+    from yonos_bench.protocols.spec import load_protocol
+    from yonos_bench.report.plot import plot_results
+    from yonos_bench.runs.runner import run_benchmark
 
     step_list = parse_steps(steps)
     spec = load_protocol(protocol)
@@ -183,9 +183,9 @@ def table(
     ] = None,
 ) -> None:
     """Table-1-style comparison from result files (best bold/red, second underlined/blue, † not significant)."""
-    from ..paths import results_root
-    from ..report import build_table
-    from ..report_render import render
+    from yonos_bench.core.paths import results_root
+    from yonos_bench.report.render import render
+    from yonos_bench.report.tables import build_table
 
     t = build_table(
         results_root(results), protocols=protocol or (), models=model or (), with_paper=with_paper
@@ -194,7 +194,7 @@ def table(
     for w in t.warnings:
         typer.echo(f"warning: {w}", err=True)
     if output is not None:
-        from ..atomic import write_text_atomic
+        from yonos_bench.core.atomic import write_text_atomic
 
         write_text_atomic(output, text)
         typer.echo(f"Wrote {output}", err=True)
@@ -215,8 +215,8 @@ def plot(
     out: Annotated[Path | None, typer.Option("--out", help="Plot path without suffix (PNG and PDF).")] = None,
 ) -> None:
     """Plot a metric against DDIM steps or seconds per image, from result files."""
-    from ..paths import results_root
-    from ..plot import plot_results
+    from yonos_bench.core.paths import results_root
+    from yonos_bench.report.plot import plot_results
 
     root = results_root(results)
     target = out or root / "plots" / f"{protocol or 'results'}-{metric}-vs-{x.value}"
@@ -240,9 +240,9 @@ def check(
     model: ModelFilter = None,
 ) -> None:
     """Regression gate: compare results with a baseline, per metric direction; exit 1 on regression."""
-    from ..check import check_results, format_report, parse_tolerances
-    from ..check import write_baseline as write
-    from ..paths import results_root
+    from yonos_bench.core.paths import results_root
+    from yonos_bench.report.check import check_results, format_report, parse_tolerances
+    from yonos_bench.report.check import write_baseline as write
 
     tol = parse_tolerances(tolerance or [])
     root = results_root(results)
@@ -273,7 +273,7 @@ def speed(
     results: ResultsOpt = None,
 ) -> None:
     """Seconds per image (median, p90), images/s, peak memory; per-stage breakdown for YONOS."""
-    from ..speed import format_speed, measure_speed
+    from yonos_bench.runs.speed import format_speed, measure_speed
 
     step_list = parse_steps(steps) if steps else [None]
     outs = measure_speed(

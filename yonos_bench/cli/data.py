@@ -23,10 +23,10 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
     """Every protocol: found / missing, images found vs expected, expected layout, download URL."""
-    from ..pairs import prepared_digest
-    from ..paths import data_root as resolve_data_root
-    from ..registry import list_protocols
-    from ..sources import source_status
+    from yonos_bench.core.paths import data_root as resolve_data_root
+    from yonos_bench.protocols.pairs import prepared_digest
+    from yonos_bench.protocols.sources import source_status
+    from yonos_bench.protocols.spec import list_protocols
 
     root = resolve_data_root(data_root)
     rows = []

@@ -28,7 +28,7 @@ def demo(
     print the Table-1 table and the Table-3 ablation, and write the Fig.-3 plot."""
     from diffusers.utils import logging as diffusers_logging
 
-    from ..demo import run_demo, summary
+    from yonos_bench.demo import run_demo, summary
 
     diffusers_logging.disable_progress_bar()  # 18 model loads: no "Loading pipeline components" bars
     out = run_demo(

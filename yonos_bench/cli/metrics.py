@@ -19,7 +19,7 @@ WeightsDirOpt = Annotated[
 
 
 def _weights_state(preset, weights_dir) -> str:
-    from ..weights import check
+    from yonos_bench.core.weights import check
 
     if not preset.weights:
         return "none needed"
@@ -34,7 +34,7 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Every preset: ID, full-reference / no-reference / set-level, direction, weights."""
-    from ..metrics.presets import list_presets
+    from yonos_bench.metrics.presets import list_presets
 
     rows = []
     for p in list_presets():
@@ -65,8 +65,8 @@ def list_cmd(
 def match_pairs(sr_dir: Path, hr_dir: Path | None) -> tuple[list[Path], list[Path] | None, list[str]]:
     """SR and HR images matched by file stem (``x.png`` ↔ ``x.jpg``); any unmatched name is
     an error that lists them."""
-    from ..errors import DataMissingError, YonosError
-    from ..imageio import list_images
+    from yonos_bench.core.errors import DataMissingError, YonosError
+    from yonos_bench.core.imageio import list_images
 
     for d, what in ((sr_dir, "--sr"), (hr_dir, "--hr")):
         if d is not None and not d.is_dir():
@@ -110,9 +110,9 @@ def compute_cmd(
 ) -> None:
     """Score SR images against HR images matched by file name; print mean and 95% bootstrap
     interval per metric and write per-image values to a CSV."""
-    from ..atomic import write_text_atomic
-    from ..metrics.engine import evaluate
-    from ..metrics.presets import parse_metric_list
+    from yonos_bench.core.atomic import write_text_atomic
+    from yonos_bench.metrics.engine import evaluate
+    from yonos_bench.metrics.presets import parse_metric_list
 
     ids = parse_metric_list(metrics)
     if not ids:

@@ -43,7 +43,7 @@ def _row(card, weights_dir) -> dict:
 @app.command("list")
 def list_cmd(weights_dir: WeightsDirOpt = None, as_json: JsonOpt = False) -> None:
     """Every model card: name, adapter, scale, default steps, weights present/missing."""
-    from ..models.registry import list_cards
+    from yonos_bench.models.registry import list_cards
 
     rows = [_row(c, weights_dir) for c in list_cards()]
     if as_json:
@@ -73,7 +73,7 @@ def list_cmd(weights_dir: WeightsDirOpt = None, as_json: JsonOpt = False) -> Non
 
 def card_details(card, weights_dir) -> dict:
     """Everything ``models show`` prints, as plain data."""
-    from ..weights import check
+    from yonos_bench.core.weights import check
 
     files = []
     for w in card.weights:
@@ -135,7 +135,7 @@ def show_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """One card: what it is, how it runs, its weight files and the numbers papers report for it."""
-    from ..models.registry import load_card
+    from yonos_bench.models.registry import load_card
 
     d = card_details(load_card(name), weights_dir)
     if as_json:

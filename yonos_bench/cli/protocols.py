@@ -31,7 +31,7 @@ def list_cmd() -> None:
     """Every registered protocol: name, version, scale, pairs, metrics."""
     from rich.table import Table
 
-    from ..registry import list_protocols
+    from yonos_bench.protocols.spec import list_protocols
 
     table = Table(title="Registered protocols")
     table.add_column("name", no_wrap=True)
@@ -50,8 +50,8 @@ def show_cmd(
     """Everything a protocol spec says: source layout, pair rule, metrics, documented choices."""
     import dataclasses
 
-    from ..registry import load_protocol
-    from ..sources import expected_layout
+    from yonos_bench.protocols.sources import expected_layout
+    from yonos_bench.protocols.spec import load_protocol
 
     s = load_protocol(name)
     if as_json:
@@ -97,14 +97,14 @@ def validate_cmd(
     ] = None,
 ) -> None:
     """Parse and validate specs strictly (used in CI); exit 1 naming the file and key on error."""
-    from ..registry import load_registry, load_spec_file
+    from yonos_bench.protocols.spec import load_registry, load_spec_file
 
     if files:
         specs = [load_spec_file(f) for f in files]
         seen: dict[str, str] = {}
         for s in specs:
             if s.name in seen:
-                from ..errors import SpecError
+                from yonos_bench.core.errors import SpecError
 
                 raise SpecError(
                     f"Duplicate protocol name '{s.name}': defined in {seen[s.name]} and in {s.file}."
@@ -123,8 +123,8 @@ def prepare_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print digest, pairs, path... as JSON.")] = False,
 ) -> None:
     """Materialise LR/HR pairs + manifest.json (deterministic; a second run verifies and does nothing)."""
-    from ..pairs import prepare
-    from ..registry import load_protocol
+    from yonos_bench.protocols.pairs import prepare
+    from yonos_bench.protocols.spec import load_protocol
 
     spec = load_protocol(name)
     t0 = time.perf_counter()

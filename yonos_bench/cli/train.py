@@ -50,7 +50,7 @@ def _model_scale(path: str) -> int | None:
 
 
 def _run(stage: str, preset: str, data, scale, sets, out, resume, dry_run, **paths) -> None:
-    from yonos_bench.errors import SpecError
+    from yonos_bench.core.errors import SpecError
     from yonos_train.config import apply_overrides, describe, validate
     from yonos_train.recipes import recipe
 

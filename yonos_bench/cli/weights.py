@@ -23,8 +23,8 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """For each file: who uses it, where it is looked for, present/missing, sha256, URL."""
-    from ..paths import weights_dir as resolve
-    from ..weights import status
+    from yonos_bench.catalog import status
+    from yonos_bench.core.paths import weights_dir as resolve
 
     wdir = resolve(weights_dir)
     rows = []
@@ -76,7 +76,7 @@ def fetch_cmd(
     ] = False,
 ) -> None:
     """Download and sha256-verify weight files (temp file + rename). Offline, it fails fast."""
-    from ..weights import fetch
+    from yonos_bench.catalog import fetch
 
     paths = fetch(
         names or None, weights_dir, timeout=timeout, force=force, log=lambda m: typer.echo(m, err=True)

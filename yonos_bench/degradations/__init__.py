@@ -8,11 +8,11 @@
 * :func:`degrade` -- dispatch by name over :data:`DEGRADATIONS`.
 """
 
-from .bicubic import bicubic_resize
-from .dispatch import DEGRADATIONS, degrade
-from .pooling import avgpool_downsample
-from .presets import PRESETS, RealESRGANPreset, get_preset
-from .realesrgan import DegradationResult, RealESRGANDegradation
+from yonos_bench.degradations.bicubic import bicubic_resize
+from yonos_bench.degradations.dispatch import DEGRADATIONS, degrade
+from yonos_bench.degradations.pooling import avgpool_downsample
+from yonos_bench.degradations.presets import PRESETS, RealESRGANPreset, get_preset
+from yonos_bench.degradations.realesrgan import DegradationResult, RealESRGANDegradation
 
 __all__ = [
     "DEGRADATIONS",

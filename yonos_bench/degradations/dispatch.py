@@ -6,12 +6,17 @@ from collections.abc import Sequence
 
 import torch
 
-from ..errors import did_you_mean
-from .bicubic import bicubic_resize
-from .ops import quantize8
-from .pooling import avgpool_downsample
-from .presets import PRESETS
-from .realesrgan import DegradationResult, RealESRGANDegradation, check_hr, check_scales
+from yonos_bench.core.errors import did_you_mean
+from yonos_bench.degradations.bicubic import bicubic_resize
+from yonos_bench.degradations.ops import quantize8
+from yonos_bench.degradations.pooling import avgpool_downsample
+from yonos_bench.degradations.presets import PRESETS
+from yonos_bench.degradations.realesrgan import (
+    DegradationResult,
+    RealESRGANDegradation,
+    check_hr,
+    check_scales,
+)
 
 #: name -> one-line description (the names protocols and training configs may use)
 DEGRADATIONS: dict[str, str] = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import did_you_mean
-from .kernels import KernelConfig
+from yonos_bench.core.errors import did_you_mean
+from yonos_bench.degradations.kernels import KernelConfig
 
 _KERNEL_PROB = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
 

@@ -44,9 +44,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .bicubic import bicubic_resize
-from .kernels import build_kernel, sample_blur_kernel, sample_final_sinc
-from .ops import (
+from yonos_bench.degradations.bicubic import bicubic_resize
+from yonos_bench.degradations.kernels import build_kernel, sample_blur_kernel, sample_final_sinc
+from yonos_bench.degradations.ops import (
     add_gaussian_noise,
     add_poisson_noise,
     filter_per_sample,
@@ -55,7 +55,7 @@ from .ops import (
     resize,
     usm_sharpen,
 )
-from .presets import RealESRGANPreset, get_preset
+from yonos_bench.degradations.presets import RealESRGANPreset, get_preset
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 

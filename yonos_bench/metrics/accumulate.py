@@ -13,7 +13,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from ..errors import YonosError
+from yonos_bench.core.errors import YonosError
 
 
 class IndexedValues(Metric):

@@ -14,9 +14,9 @@ import os
 from collections.abc import Callable
 from importlib import metadata
 
-from ..errors import YonosError
-from ..weights import check, configure_backends, hash_message, missing_message
-from .presets import MetricPreset
+from yonos_bench.core.errors import YonosError
+from yonos_bench.core.weights import check, configure_backends, hash_message, missing_message
+from yonos_bench.metrics.presets import MetricPreset
 
 Scorer = Callable[["object", "object | None"], "object"]
 

@@ -1,7 +1,7 @@
 """One-pass evaluation: every image decoded once, batched, all metrics applied to the batch.
 
 ``evaluate(sr_paths, hr_paths, metric_ids, ...)`` reads each SR/HR pair once through
-:func:`yonos_bench.imageio.read_rgb8` (the next batch is decoded in threads while the
+:func:`yonos_bench.core.imageio.read_rgb8` (the next batch is decoded in threads while the
 current one is scored), groups the batch by image size, runs every per-image backend on
 the same tensors, and extracts clean-mode Inception features for FID/KID. Values and
 features go into torchmetrics states keyed by pair index (:mod:`.accumulate`), so a
@@ -22,16 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageError, WeightsMissingError, YonosError
-from ..imageio import read_rgb8
-from ..paths import weights_dir as resolve_weights_dir
-from . import features as F
-from .accumulate import IndexedValues, computed_rows
-from .backends import Scorer, Unavailable, backend_versions, build_scorer, weights_problem
-from .evaluation import Evaluation, MetricSummary
-from .fid import FID_RELIABLE_MIN, fid_from_features, kid_from_features
-from .presets import PSNR_CAP_DB, MetricPreset, get_preset
-from .stats import bootstrap_ci
+from yonos_bench.core.errors import ImageError, WeightsMissingError, YonosError
+from yonos_bench.core.imageio import read_rgb8
+from yonos_bench.core.paths import weights_dir as resolve_weights_dir
+from yonos_bench.metrics import features as F
+from yonos_bench.metrics.accumulate import IndexedValues, computed_rows
+from yonos_bench.metrics.backends import Scorer, Unavailable, backend_versions, build_scorer, weights_problem
+from yonos_bench.metrics.evaluation import Evaluation, MetricSummary
+from yonos_bench.metrics.fid import FID_RELIABLE_MIN, fid_from_features, kid_from_features
+from yonos_bench.metrics.presets import PSNR_CAP_DB, MetricPreset, get_preset
+from yonos_bench.metrics.stats import bootstrap_ci
 
 _SSIM_WINDOW = 11
 

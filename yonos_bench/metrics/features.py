@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_bytes_atomic
+from yonos_bench.core.atomic import write_bytes_atomic
 
 FeatureExtractor = Callable[["object"], "object"]  # torch (B,3,299,299) [0,255] -> (B, D)
 INCEPTION_ID = "inception-2015-12-05-clean"
@@ -53,7 +53,7 @@ def load_inception(weights_dir: str | os.PathLike, device) -> FeatureExtractor:
     The caller checks the file first (weights registry); this does not download."""
     from cleanfid.inception_torchscript import InceptionV3W
 
-    from ..weights import cleanfid_dir
+    from yonos_bench.core.weights import cleanfid_dir
 
     model = InceptionV3W(str(cleanfid_dir(weights_dir)), download=False, resize_inside=False)
     model = model.to(device).eval()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import YonosError
+from yonos_bench.core.errors import YonosError
 
 #: Below this many images FID is dominated by estimator bias (METHOD.md §3): flagged.
 FID_RELIABLE_MIN = 1000

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..errors import did_you_mean
-from ..weights import WeightFile
+from yonos_bench.core.errors import did_you_mean
+from yonos_bench.core.weights import WeightFile
 
 #: PSNR of an identical pair: 10·log10(1 / eps) with pyiqa's eps = 1e-8 (see module doc).
 PSNR_CAP_DB = 80.0

@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import YonosError, did_you_mean
-from .base import ScaleMismatchError, SRModel, require_scale
-from .card import ADAPTER_MODULES, ModelCard
-from .registry import list_cards, load_card, validate_options
+from yonos_bench.core.errors import YonosError, did_you_mean
+from yonos_bench.models.base import ScaleMismatchError, SRModel, require_scale
+from yonos_bench.models.card import ADAPTER_MODULES, ModelCard
+from yonos_bench.models.registry import list_cards, load_card, validate_options
 
 __all__ = [
     "ModelCard",
@@ -66,7 +66,7 @@ def load_model(
     folder and command adapters run at this scale. ``options`` override the card's adapter
     options (validated like the card's, e.g. ``{"outputs": "/path/to/stablesr_out"}``).
     """
-    from .base import parse_device, parse_dtype
+    from yonos_bench.models.base import parse_device, parse_dtype
 
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
         raise ValueError(f"scale: must be a positive integer, got {scale!r}")
@@ -114,7 +114,7 @@ def resolve_card(
         return load_card(text), None
     path = Path(text).expanduser()
     if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
-        from .registry import load_card_file
+        from yonos_bench.models.registry import load_card_file
 
         return load_card_file(path), None
     if path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES:

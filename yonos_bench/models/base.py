@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..errors import YonosError
+from yonos_bench.core.errors import YonosError
 
 if TYPE_CHECKING:
     import torch
@@ -281,7 +281,7 @@ _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 def file_digest(path: str | os.PathLike) -> str:
     """sha256 of a file, cached per process by (path, size, mtime)."""
-    from ..weights import sha256_of
+    from yonos_bench.core.weights import sha256_of
 
     p = Path(path)
     st = p.stat()

@@ -9,7 +9,7 @@ Weights (``weights:`` in the YAML) are the files ``yonos-bench weights status|fe
 manage. Each has its official URL and the sha256 — pinned in the card where the authors
 published one, otherwise ``null``: then the sha256 is recorded at the first
 ``weights fetch`` in ``<weights_dir>/sha256-recorded.json`` and every later load is checked
-against that record (:mod:`yonos_bench.weights`). A mismatch is refused, both hashes shown.
+against that record (:mod:`yonos_bench.core.weights`). A mismatch is refused, both hashes shown.
 Files live under ``<weights_dir>/models/`` (``subdir`` changes that). A Hugging Face
 diffusers repository is listed as ``hf_repo`` + pinned ``revision`` + its ``files``; each
 file becomes one weight file under ``<weights_dir>/models/<folder>/``.
@@ -27,7 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..weights import WeightFile
+from yonos_bench.core.weights import WeightFile
 
 #: Adapters and the module that implements each (imported lazily by ``load_model``).
 ADAPTER_MODULES: Mapping[str, str] = MappingProxyType(
@@ -74,12 +74,14 @@ class PipelineFolder:
     env: str | None = None  # environment variable that overrides the location
 
     def path(self, weights_dir: str | os.PathLike | None = None) -> Path:
-        from ..paths import weights_dir as resolve
+        from yonos_bench.core.paths import weights_dir as resolve
 
         if self.env and os.environ.get(self.env):
             return Path(os.environ[self.env]).expanduser()
         if self.folder.startswith(PACKAGE_PREFIX):  # shipped inside the package (the tiny models)
-            return Path(__file__).resolve().parent.parent / self.folder[len(PACKAGE_PREFIX) :]
+            from yonos_bench.core.paths import package_dir
+
+            return package_dir() / self.folder[len(PACKAGE_PREFIX) :]
         p = Path(self.folder).expanduser()
         return p if p.is_absolute() else resolve(weights_dir) / MODELS_SUBDIR / p
 
@@ -97,7 +99,7 @@ class HFRepo:
     files: tuple[str, ...]
 
     def path(self, weights_dir: str | os.PathLike | None = None) -> Path:
-        from ..paths import weights_dir as resolve
+        from yonos_bench.core.paths import weights_dir as resolve
 
         return resolve(weights_dir) / MODELS_SUBDIR / self.folder
 

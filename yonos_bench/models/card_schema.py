@@ -3,7 +3,7 @@ options each adapter accepts, with the value checks the registry applies.
 
 Each schema maps a key to ``(accepted types, may be null, required)``; adapter options map
 to ``(accepted types, may be null, extra check)``. Errors are
-:class:`~yonos_bench.errors.SpecError` naming the file (``where``) and the key.
+:class:`~yonos_bench.core.errors.SpecError` naming the file (``where``) and the key.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import SpecError, did_you_mean
+from yonos_bench.core.errors import SpecError, did_you_mean
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 SHA_RE = re.compile(r"^[0-9a-f]{64}$")

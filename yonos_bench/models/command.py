@@ -28,10 +28,10 @@ from pathlib import Path
 
 import torch
 
-from ..errors import YonosError
-from ..imageio import to_uint8, write_png
-from .base import ScaleMismatchError, SRModelBase
-from .folder import OutputMatcher, expand_path, read_output
+from yonos_bench.core.errors import YonosError
+from yonos_bench.core.imageio import to_uint8, write_png
+from yonos_bench.models.base import ScaleMismatchError, SRModelBase
+from yonos_bench.models.folder import OutputMatcher, expand_path, read_output
 
 FIELDS = ("input", "output", "scale", "steps", "seed")
 TAIL_LINES = 20

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import YonosError
-from .base import SRModelBase, combined_digest, folder_digest, generators, pad_to_multiple
+from yonos_bench.core.errors import YonosError
+from yonos_bench.models.base import SRModelBase, combined_digest, folder_digest, generators, pad_to_multiple
 
 
 def _unet_factor(unet) -> int:
@@ -149,7 +149,7 @@ class DiffusersSRModel(SRModelBase):
 
 def build(card, *, device, dtype, weights_dir, options, scale, path) -> DiffusersSRModel:
     del scale
-    from .. import weights as wreg
+    from yonos_bench.core import weights as wreg
 
     if path is not None:
         folder, digest = Path(path), folder_digest(path)

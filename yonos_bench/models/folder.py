@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataMissingError, ImageError, YonosError
-from ..imageio import IMAGE_SUFFIXES, read_rgb8, to_tensor
-from .base import SRModelBase, combined_digest, file_digest
+from yonos_bench.core.errors import DataMissingError, ImageError, YonosError
+from yonos_bench.core.imageio import IMAGE_SUFFIXES, read_rgb8, to_tensor
+from yonos_bench.models.base import SRModelBase, combined_digest, file_digest
 
 _SHOW = 10  # names listed in an error message before "... and N more"
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .base import SRModelBase
+from yonos_bench.models.base import SRModelBase
 
 LANCZOS_A = 3
 
@@ -82,7 +82,7 @@ class InterpModel(SRModelBase):
         x = lr.to(self.device, torch.float32)
         size = (x.shape[-2] * self.scale, x.shape[-1] * self.scale)
         if self.method == "bicubic":
-            from ..degradations import bicubic_resize
+            from yonos_bench.degradations import bicubic_resize
 
             y = bicubic_resize(x, size=size)
         else:

@@ -1,7 +1,7 @@
 """Model-card registry: ``yonos_bench/baselines/<name>.yaml`` validated into :class:`ModelCard`.
 
 Validation is as strict as for protocols: an unknown key (with did-you-mean), a wrong
-type or a missing field is a :class:`~yonos_bench.errors.SpecError` naming the file and the
+type or a missing field is a :class:`~yonos_bench.core.errors.SpecError` naming the file and the
 key; two cards with the same name are rejected; the name must equal the file stem.
 Reported numbers must use a known metric ID and a registered protocol (or one of the
 non-protocol contexts of ``card_schema.CONTEXTS``). No torch import here: ``models list`` stays instant.
@@ -15,9 +15,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import SpecError, did_you_mean
-from ..weights import WeightFile
-from .card import (
+from yonos_bench.core.errors import SpecError, did_you_mean
+from yonos_bench.core.weights import WeightFile
+from yonos_bench.models.card import (
     ADAPTER_MODULES,
     MODELS_SUBDIR,
     PACKAGE_PREFIX,
@@ -26,7 +26,7 @@ from .card import (
     PipelineFolder,
     Reported,
 )
-from .card_schema import (  # noqa: F401  (ADAPTER_OPTIONS, CONTEXTS, EXTRA_METRICS re-exported)
+from yonos_bench.models.card_schema import (  # noqa: F401  (ADAPTER_OPTIONS, CONTEXTS, EXTRA_METRICS re-exported)
     ADAPTER_OPTIONS,
     CONTEXTS,
     ENV_RE,
@@ -45,7 +45,7 @@ from .card_schema import (  # noqa: F401  (ADAPTER_OPTIONS, CONTEXTS, EXTRA_METR
 
 
 def _known_protocols() -> set[str]:
-    from ..registry import list_protocols
+    from yonos_bench.protocols.spec import list_protocols
 
     return {p.name for p in list_protocols()}
 
@@ -53,7 +53,7 @@ def _known_protocols() -> set[str]:
 def _check_metric(metric: str, where: str, key: str) -> None:
     if metric in EXTRA_METRICS:
         return
-    from ..metrics.presets import get_preset
+    from yonos_bench.metrics.presets import get_preset
 
     try:
         get_preset(metric)
@@ -198,7 +198,7 @@ def _check_package_folder(folder: str, where: str) -> None:
 
 def parse_card(text: str, where: str, *, protocols: set[str] | None = None) -> ModelCard:
     """Parse and validate one card's YAML text; ``where`` names it in error messages."""
-    from ..strict_yaml import load_yaml
+    from yonos_bench.core.strict_yaml import load_yaml
 
     data = load_yaml(text, where)  # a key given twice is an error, not "last one wins"
     if not isinstance(data, dict):
@@ -275,7 +275,9 @@ def load_card_file(path: str | os.PathLike) -> ModelCard:
 
 
 def cards_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "baselines"
+    from yonos_bench.core.paths import registry_dir
+
+    return registry_dir("baselines")
 
 
 def load_registry(folder: str | os.PathLike | None = None) -> dict[str, ModelCard]:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import WeightsMissingError, YonosError
-from .base import SRModelBase
+from yonos_bench.core.errors import WeightsMissingError, YonosError
+from yonos_bench.models.base import SRModelBase
 
 AUTO_TILE = 512  # LR pixels per tile side when tiling automatically
 DEFAULT_OVERLAP = 32
@@ -47,7 +47,7 @@ def load_state_dict(path: str | os.PathLike) -> dict:
         except (SafetensorError, OSError, RuntimeError) as e:
             raise YonosError(f"Cannot read safetensors file {path} (corrupt or truncated?): {e}") from None
     elif suffix in (".pth", ".ckpt", ".pt", ".bin"):
-        from ..weights import torch_load_weights
+        from yonos_bench.core.weights import torch_load_weights
 
         sd = torch_load_weights(path)  # weights_only=True; refuses pickles that need code
     else:
@@ -154,7 +154,7 @@ class SpandrelModel(SRModelBase):
 
 def build(card, *, device, dtype, weights_dir, options, scale, path) -> SpandrelModel:
     del scale  # checked by load_model against the loaded model's scale
-    from .. import weights as wreg
+    from yonos_bench.core import weights as wreg
 
     if path is not None:  # a file given by path: the user's file, hashed for the results key
         source = Path(path)
@@ -188,7 +188,7 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> Spandrel
 
 
 def _is_shipped(card) -> bool:
-    from .registry import cards_dir
+    from yonos_bench.models.registry import cards_dir
 
     return bool(card.file) and Path(card.file).resolve().parent == cards_dir()
 
@@ -196,7 +196,7 @@ def _is_shipped(card) -> bool:
 def _user_card_message(card, wf, weights_dir, err: Exception) -> str:
     """For a user's own card file: the same facts, with the way to get the file that works
     for it (``yonos-bench weights fetch`` only knows the shipped cards' files)."""
-    from .. import weights as wreg
+    from yonos_bench.core import weights as wreg
 
     target = wf.path(weights_dir)
     how = f"Download it from {wf.url} to {target}" if wf.url else f"Put it at {target}"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import WeightsMissingError, YonosError
-from .base import SRModelBase, folder_digest, generators
+from yonos_bench.core.errors import WeightsMissingError, YonosError
+from yonos_bench.models.base import SRModelBase, folder_digest, generators
 
 
 class YonosModel(SRModelBase):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from yonos_bench.atomic import write_json_atomic
+from yonos_bench.core.atomic import write_json_atomic
 
 from ..config import AutoencoderConfig, validate
 from ..data import _NOISE, hr_loader, to_float

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from yonos_bench.errors import DataMissingError, SpecError, WeightsMissingError
+from yonos_bench.core.errors import DataMissingError, SpecError, WeightsMissingError
 
 from ..config import TrainConfig, _AutoencoderLossConfig
 from ..data import ImageSource, open_source, sample_seeds

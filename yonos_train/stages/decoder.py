@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from yonos_bench.errors import SpecError
+from yonos_bench.core.errors import SpecError
 
 from ..config import DecoderConfig, validate
 from ..data import _DEGRADE, _NOISE, synthesize_lr, to_float

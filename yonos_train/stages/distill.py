@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from yonos_bench.errors import SpecError
+from yonos_bench.core.errors import SpecError
 
 from .. import losses
 from ..config import DistillConfig, validate

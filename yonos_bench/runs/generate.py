@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cell_cache import ProgressLog
-from .imageio import read_rgb8, to_tensor, to_uint8, write_png
-from .provenance import peak_memory, reset_peak_memory, synchronize
-from .results import image_seed
+from yonos_bench.core.imageio import read_rgb8, to_tensor, to_uint8, write_png
+from yonos_bench.core.provenance import peak_memory, reset_peak_memory, synchronize
+from yonos_bench.runs.cell_cache import ProgressLog
+from yonos_bench.runs.results import image_seed
 
 
 @dataclass(frozen=True)

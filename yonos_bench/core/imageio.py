@@ -14,7 +14,7 @@ goes through :func:`read_rgb8`, which returns an 8-bit RGB ``uint8`` array (H, W
   the colour values are exactly those stored in the file.
 
 Files that cannot be decoded (zero bytes, truncated, not an image) and images above
-``MAX_PIXELS`` (decompression bombs) raise :class:`~yonos_bench.errors.ImageError`
+``MAX_PIXELS`` (decompression bombs) raise :class:`~yonos_bench.core.errors.ImageError`
 naming the file. PNGs are written atomically (temp file + rename).
 """
 
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .atomic import write_bytes_atomic
-from .errors import ImageError
+from yonos_bench.core.atomic import write_bytes_atomic
+from yonos_bench.core.errors import ImageError
 
 #: Largest image accepted (pixels). Pillow's own bomb check is only a warning below 2x its
 #: limit; we refuse anything over this, naming the file.

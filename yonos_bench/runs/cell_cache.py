@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_error
-from .imageio import sha256_file
+from yonos_bench.core.atomic import write_error
+from yonos_bench.core.imageio import sha256_file
 
 LOG_GLOB = "progress-*.jsonl"
 

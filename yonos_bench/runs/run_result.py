@@ -13,10 +13,10 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from .atomic import write_text_atomic
-from .imageio import sha256_file
-from .provenance import describe_device, provenance
-from .results import (
+from yonos_bench.core.atomic import write_text_atomic
+from yonos_bench.core.imageio import sha256_file
+from yonos_bench.core.provenance import describe_device, provenance
+from yonos_bench.runs.results import (
     PER_IMAGE_FILE,
     RESULT_FILE,
     SCHEMA,

@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .atomic import write_error
-from .errors import ImageError
-from .imageio import encode_png, pixel_sha256, read_rgb8
-from .registry import DETERMINISTIC_DEGRADATIONS, HrResizeSpec, ProtocolSpec, SubsetSpec
-from .sources import SourceImage
+from yonos_bench.core.atomic import write_error
+from yonos_bench.core.errors import ImageError
+from yonos_bench.core.imageio import encode_png, pixel_sha256, read_rgb8
+from yonos_bench.protocols.sources import SourceImage
+from yonos_bench.protocols.spec import DETERMINISTIC_DEGRADATIONS, HrResizeSpec, ProtocolSpec, SubsetSpec
 
 T = TypeVar("T")
 Box = tuple[int, int, int, int]
@@ -114,7 +114,7 @@ def degrade_whole(hr: np.ndarray, name: str, scale: int) -> tuple[np.ndarray, di
     quantises with :func:`_quantize`. Returns the LR and the record for the manifest."""
     import torch
 
-    from .degradations import avgpool_downsample, bicubic_resize
+    from yonos_bench.degradations import avgpool_downsample, bicubic_resize
 
     if name not in DETERMINISTIC_DEGRADATIONS:
         raise ValueError(f"degrade_whole: '{name}' is not a deterministic degradation")
@@ -138,7 +138,7 @@ def degrade_patches(
     on CPU. Returns (LR uint8, record with the sampled parameters) per crop."""
     import torch
 
-    from .degradations import degrade
+    from yonos_bench.degradations import degrade
 
     if not hr_patches:
         return []

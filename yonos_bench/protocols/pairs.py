@@ -4,7 +4,7 @@
 ``manifest.json`` (layout and fields: docs/CONTRACTS.md). Guarantees:
 
 * Deterministic: pairs depend only on the spec and the source pixels (per-image seeds are
-  hashed from the protocol seed and the image name, see :mod:`yonos_bench.pair_rules`), so
+  hashed from the protocol seed and the image name, see :mod:`yonos_bench.protocols.pair_rules`), so
   any machine and any number of workers give the same pixels and the same digest.
 * The digest hashes name, version, scale and each pair's id and *pixel* hashes, so it does
   not depend on the PNG encoder; file sha256s are kept for integrity checks.
@@ -25,13 +25,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_json_atomic
-from .errors import SpecError
-from .imageio import sha256_file
-from .pair_rules import make_source_pairs, select_subset
-from .paths import data_root as resolve_data_root
-from .registry import ProtocolSpec, load_protocol
-from .sources import SourceImage, resolve_sources
+from yonos_bench.core.atomic import write_json_atomic
+from yonos_bench.core.errors import SpecError
+from yonos_bench.core.imageio import sha256_file
+from yonos_bench.core.paths import data_root as resolve_data_root
+from yonos_bench.protocols.pair_rules import make_source_pairs, select_subset
+from yonos_bench.protocols.sources import SourceImage, resolve_sources
+from yonos_bench.protocols.spec import ProtocolSpec, load_protocol
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -245,8 +245,8 @@ def prepare(
     """Prepare ``spec``'s pairs under ``<data_root>/prepared/<name>-v<version>/``.
 
     If a valid prepared copy exists (every file hash checked) this does nothing and returns
-    it (``action == "verified"``). Raises :class:`~yonos_bench.errors.DataMissingError` when
-    the source is missing or incomplete, :class:`~yonos_bench.errors.ImageError` naming the
+    it (``action == "verified"``). Raises :class:`~yonos_bench.core.errors.DataMissingError` when
+    the source is missing or incomplete, :class:`~yonos_bench.core.errors.ImageError` naming the
     file for unreadable or unusable images."""
     spec = load_protocol(spec) if isinstance(spec, str) else spec
     if workers < 1:
@@ -302,7 +302,7 @@ def load_prepared(
     spec: ProtocolSpec | str, data_root: str | os.PathLike | None = None, *, verify: bool = False
 ) -> PreparedProtocol:
     """The prepared pairs of ``spec``; prepares them first if needed (which raises
-    :class:`~yonos_bench.errors.DataMissingError`, with the layout and URL, when the source is
+    :class:`~yonos_bench.core.errors.DataMissingError`, with the layout and URL, when the source is
     missing). Without ``verify`` only file presence is checked (fast)."""
     spec = load_protocol(spec) if isinstance(spec, str) else spec
     final = prepared_dir(spec, data_root)

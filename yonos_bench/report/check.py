@@ -22,9 +22,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
-from .errors import YonosError
-from .results import LoadedResult, load_results
+from yonos_bench.core.atomic import write_text_atomic
+from yonos_bench.core.errors import YonosError
+from yonos_bench.runs.results import LoadedResult, load_results
 
 BASELINE_SCHEMA = "yonos-bench/baseline/v1"
 #: Slack for "reproduces exactly": float summation order may differ between runs.

@@ -44,3 +44,24 @@ def results_root(explicit: str | os.PathLike | None = None) -> Path:
     if os.environ.get(RESULTS_ENV):
         return Path(os.environ[RESULTS_ENV]).expanduser()
     return Path("results")
+
+
+#: Inside an installed wheel the top-level ``protocols/`` and ``baselines/`` folders of the
+#: repository are shipped as ``yonos_bench/_registry/<kind>/`` (pyproject ``package-dir``).
+REGISTRY_KINDS = ("protocols", "baselines")
+
+
+def package_dir() -> Path:
+    """The installed ``yonos_bench`` package folder (``package:`` card paths are relative to it)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def registry_dir(kind: str) -> Path:
+    """The shipped registry folder ``kind`` (``protocols`` or ``baselines``): the repository's
+    top-level folder in a source checkout or editable install, else the copy inside the wheel."""
+    if kind not in REGISTRY_KINDS:
+        raise ValueError(f"registry kind must be one of {REGISTRY_KINDS}, got {kind!r}")
+    installed = package_dir() / "_registry" / kind
+    if installed.is_dir():
+        return installed
+    return package_dir().parent / kind

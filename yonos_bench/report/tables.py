@@ -6,7 +6,7 @@ steps / seed / dtype when a model has several cells), then a ``# steps`` row and
 measured ``s/img`` row. In each metric row the best value is marked (bold in Markdown,
 red in LaTeX) and the second best (underlined / blue); a value whose difference from the
 best is *not* significant by a paired bootstrap over the same pairs (``per_image.csv``)
-carries a dagger. Rendering lives in :mod:`yonos_bench.report_render`.
+carries a dagger. Rendering lives in :mod:`yonos_bench.report.render`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import YonosError, did_you_mean
-from .results import PER_IMAGE_FILE, LoadedResult, load_results, read_per_image
+from yonos_bench.core.errors import YonosError, did_you_mean
+from yonos_bench.core.formatting import format_seconds, format_value  # noqa: F401  (re-exported)
+from yonos_bench.runs.results import PER_IMAGE_FILE, LoadedResult, load_results, read_per_image
 
 #: Two-sided level of the "not significantly different from the best" test.
 SIGNIFICANCE_ALPHA = 0.05
@@ -270,7 +271,7 @@ def _significance(row: MetricRow, sources: list[LoadedResult | None]) -> None:
 
 def differs(a: Sequence[float], b: Sequence[float]) -> bool:
     """True when the paired bootstrap's 95% interval of mean(a - b) excludes 0."""
-    from .metrics.stats import paired_bootstrap
+    from yonos_bench.metrics.stats import paired_bootstrap
 
     res = paired_bootstrap(list(a), list(b), n_boot=N_BOOT, confidence=1 - SIGNIFICANCE_ALPHA, seed=0)
     return bool(res.significant)
@@ -294,8 +295,8 @@ def _per_image(r: LoadedResult | None, metric: str) -> dict[str, float]:
 def paper_number(r: LoadedResult, metric: str) -> float | None:
     """The number a paper reports for this model on this protocol and metric (model card),
     measured with the same number of steps; None when no card or no such number."""
-    from .errors import UnknownNameError
-    from .models.registry import load_card
+    from yonos_bench.core.errors import UnknownNameError
+    from yonos_bench.models.registry import load_card
 
     try:
         card = load_card(r.model)
@@ -372,16 +373,3 @@ def _notes(table: Table, cells: dict[tuple[str, tuple], LoadedResult]) -> None:
             f"†: difference from the best is not significant (paired bootstrap over the same pairs, "
             f"{int(100 * (1 - SIGNIFICANCE_ALPHA))}%)."
         )
-
-
-def format_value(x: float | None) -> str:
-    """Table 1's precision: 4 decimals below 1 (LPIPS, SSIM), else 2 (PSNR, FID, MUSIQ)."""
-    if x is None:
-        return "–"
-    return f"{x:.4f}" if abs(x) < 1 else f"{x:.2f}"
-
-
-def format_seconds(x: float | None) -> str:
-    if x is None:
-        return "–"
-    return f"{x:.3g}"

@@ -1,14 +1,14 @@
 """``run`` / ``sweep-steps``: models × steps over a protocol's pairs → one result per cell.
 
 Per cell (DESIGN.md "data flow"): check the cache → produce the missing SR images
-(:mod:`yonos_bench.generate`) → all metrics in one pass (:mod:`yonos_bench.metrics.engine`)
-→ ``per_image.csv`` and ``result.json`` (:mod:`yonos_bench.results`), written last and
+(:mod:`yonos_bench.runs.generate`) → all metrics in one pass (:mod:`yonos_bench.metrics.engine`)
+→ ``per_image.csv`` and ``result.json`` (:mod:`yonos_bench.runs.results`), written last and
 atomically. A finished cell whose images still match their recorded hashes is not
 touched unless ``force``; a corrupted ``result.json`` or image is detected and recomputed.
 
 Every user mistake is caught before any model runs: unknown protocol/model/metric,
 a model of another scale, ``--steps`` for a step-less model, an unwritable results
-folder, missing data (the ``data status`` message from :mod:`yonos_bench.pairs`).
+folder, missing data (the ``data status`` message from :mod:`yonos_bench.protocols.pairs`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cell_cache import ProgressLog, clear_logs, read_logs, verify_images
-from .errors import YonosError
-from .generate import Dist, dist_context, generate_images
-from .imageio import sha256_file
-from .paths import results_root as resolve_results_root
-from .provenance import resolve_device
-from .results import (
+from yonos_bench.core.errors import YonosError
+from yonos_bench.core.imageio import sha256_file
+from yonos_bench.core.paths import results_root as resolve_results_root
+from yonos_bench.core.provenance import resolve_device
+from yonos_bench.runs.cell_cache import ProgressLog, clear_logs, read_logs, verify_images
+from yonos_bench.runs.generate import Dist, dist_context, generate_images
+from yonos_bench.runs.results import (
     PER_IMAGE_FILE,
     RESULT_FILE,
     SR_DIR,
@@ -36,7 +36,7 @@ from .results import (
     protocol_dir,
     read_result,
 )
-from .run_result import write_outputs
+from yonos_bench.runs.run_result import write_outputs
 
 SR_FEATURES_FILE = "sr_features.npz"
 
@@ -86,7 +86,7 @@ def check_writable(root: Path) -> None:
 
 
 def validate_options(opts: RunOptions) -> None:
-    from .models.base import DTYPES
+    from yonos_bench.models.base import DTYPES
 
     if opts.batch_size < 1:
         raise OptionError(f"--batch-size must be >= 1, got {opts.batch_size}")
@@ -103,8 +103,8 @@ def validate_options(opts: RunOptions) -> None:
 def precheck_models(models: Sequence[str], scale: int, steps: Sequence[int | None]) -> None:
     """Cheap checks from model cards (no weights loaded): scale and steps support.
     Paths (trained pipelines) are checked when they load."""
-    from .models import ANY_SCALE
-    from .models.registry import load_card
+    from yonos_bench.models import ANY_SCALE
+    from yonos_bench.models.registry import load_card
 
     for name in models:
         if Path(name).expanduser().exists():
@@ -146,11 +146,11 @@ def run_benchmark(
     console=None,
 ) -> list[CellOutcome]:
     """Run every (model, steps) cell of ``protocol`` and return their outcomes."""
-    from .metrics.presets import get_preset
-    from .models import load_model
-    from .models.base import require_scale
-    from .pairs import prepare
-    from .registry import load_protocol
+    from yonos_bench.metrics.presets import get_preset
+    from yonos_bench.models import load_model
+    from yonos_bench.models.base import require_scale
+    from yonos_bench.protocols.pairs import prepare
+    from yonos_bench.protocols.spec import load_protocol
 
     opts = options or RunOptions()
     validate_options(opts)
@@ -310,8 +310,8 @@ def _complete(existing: dict, folder: Path, metric_ids: list[str]) -> bool:
 
 
 def _evaluate(c: _CellContext, folder: Path, ids: list[str]):
-    from .metrics.engine import evaluate
-    from .metrics.features import FeatureCache
+    from yonos_bench.metrics.engine import evaluate
+    from yonos_bench.metrics.features import FeatureCache
 
     sr_paths = [folder / SR_DIR / f"{i}.png" for i in ids]
     has_hr = all(p.hr_path is not None for p in c.pairs)
@@ -326,6 +326,6 @@ def _evaluate(c: _CellContext, folder: Path, ids: list[str]):
 
 
 def _ui(console, enabled: bool, main: bool):
-    from .runner_ui import RunUI
+    from yonos_bench.runs.ui import RunUI
 
     return RunUI(console, enabled, speak=main)

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import YonosError, did_you_mean
-from .results import LoadedResult, load_results
+from yonos_bench.core.errors import YonosError, did_you_mean
+from yonos_bench.runs.results import LoadedResult, load_results
 
 
 @dataclass(frozen=True)
@@ -190,7 +190,7 @@ def draw(
 def _save(fig, path: Path, fmt: str) -> None:
     import io
 
-    from .atomic import write_bytes_atomic
+    from yonos_bench.core.atomic import write_bytes_atomic
 
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, metadata={"CreationDate": None} if fmt == "pdf" else None)

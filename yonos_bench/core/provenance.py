@@ -92,7 +92,7 @@ def resolve_device(device: str | None) -> str:
             f"--device: '{device}' is not a torch device ({e}); use cpu, cuda, cuda:N or auto"
         ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        from .errors import YonosError
+        from yonos_bench.core.errors import YonosError
 
         raise YonosError(f"--device {device}: CUDA is not available on this machine; use --device cpu.")
     return str(dev)

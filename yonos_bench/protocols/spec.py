@@ -2,7 +2,7 @@
 
 Specs ship as package data in ``yonos_bench/protocols/<name>.yaml``. Validation is strict
 (lm-evaluation-harness style): an unknown key, a wrong type or a missing field is a
-:class:`~yonos_bench.errors.SpecError` naming the file and the key; malformed YAML names
+:class:`~yonos_bench.core.errors.SpecError` naming the file and the key; malformed YAML names
 the file and the line; an unknown protocol name gets "did you mean"; two specs with the
 same name are rejected. ``version`` must be bumped on any change that moves numbers.
 
@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import SpecError, did_you_mean
+from yonos_bench.core.errors import SpecError, did_you_mean
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 METRIC_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -295,7 +295,7 @@ def _check_semantics(spec: ProtocolSpec, where: str) -> None:
 
 def parse_spec(text: str, where: str) -> ProtocolSpec:
     """Parse and validate one spec's YAML text; ``where`` names it in error messages."""
-    from .strict_yaml import load_yaml
+    from yonos_bench.core.strict_yaml import load_yaml
 
     data = load_yaml(text, where)  # a key given twice is an error, not "last one wins"
     if not isinstance(data, dict):
@@ -328,7 +328,9 @@ def load_spec_file(path: str | os.PathLike) -> ProtocolSpec:
 
 
 def protocols_dir() -> Path:
-    return Path(__file__).resolve().parent / "protocols"
+    from yonos_bench.core.paths import registry_dir
+
+    return registry_dir("protocols")
 
 
 def load_registry(folder: str | os.PathLike | None = None) -> dict[str, ProtocolSpec]:

@@ -1,4 +1,4 @@
-"""Render a :class:`~yonos_bench.report.Table` as Markdown, LaTeX (booktabs) or CSV."""
+"""Render a :class:`~yonos_bench.report.tables.Table` as Markdown, LaTeX (booktabs) or CSV."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from .report import Table, Value, format_seconds, format_value
+from yonos_bench.report.tables import Table, Value, format_seconds, format_value
 
 ARROWS_MD = {True: "↓", False: "↑"}
 ARROWS_TEX = {True: r"$\downarrow$", False: r"$\uparrow$"}

@@ -2,7 +2,7 @@
 ship inside installed packages (the ``sample`` protocol).
 
 Every problem a user can fix (folder missing, wrong image count, LR without HR, a changed
-package file) is a :class:`~yonos_bench.errors.DataMissingError` whose one-paragraph
+package file) is a :class:`~yonos_bench.core.errors.DataMissingError` whose one-paragraph
 message gives the expected layout, the counts and the download URL.
 """
 
@@ -13,10 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataMissingError
-from .imageio import is_image_file, sha256_file
-from .paths import data_root as resolve_data_root
-from .registry import ProtocolSpec
+from yonos_bench.core.errors import DataMissingError
+from yonos_bench.core.imageio import is_image_file, sha256_file
+from yonos_bench.core.paths import data_root as resolve_data_root
+from yonos_bench.protocols.spec import ProtocolSpec
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import YonosError
-from .results import PER_IMAGE_FILE, LoadedResult, load_results, read_per_image
+from yonos_bench.core.errors import YonosError
+from yonos_bench.runs.results import PER_IMAGE_FILE, LoadedResult, load_results, read_per_image
 
 #: Bootstrap resamples and level (fixed seed: the ablation is deterministic).
 N_BOOT = 2000
@@ -90,7 +90,7 @@ def build_ablation(
 ) -> Ablation:
     """The 2 × 2 ablation of ``models`` ({(training, decoder): model name}, all four keys of
     ``ROWS × COLS``) from the results under ``results_root``."""
-    from .metrics.stats import bootstrap_ci, paired_bootstrap
+    from yonos_bench.metrics.stats import bootstrap_ci, paired_bootstrap
 
     missing = [(t, d) for t in ROWS for d in COLS if (t, d) not in models]
     if missing:

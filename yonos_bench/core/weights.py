@@ -1,8 +1,9 @@
-"""The weight-file registry: what every metric and baseline needs, where it is looked for,
-how it is verified, and how it is fetched on a connected machine.
+"""The weight-file store: where a weight file is looked for, how it is verified, and how it
+is fetched on a connected machine. Which files exist (every metric's and model card's) is
+:mod:`yonos_bench.catalog`, a later stage.
 
 One folder holds everything (``--weights-dir`` / ``$YONOS_WEIGHTS``, see
-:func:`yonos_bench.paths.weights_dir`). It doubles as ``TORCH_HOME`` for the backends, so
+:func:`yonos_bench.core.paths.weights_dir`). It doubles as ``TORCH_HOME`` for the backends, so
 their own file layout is kept inside it:
 
 * ``hub/pyiqa/<file>``       pyiqa checkpoints (LPIPS heads, MUSIQ, NIQE, DISTS, MANIQA)
@@ -30,13 +31,13 @@ import sys
 import types
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_json_atomic
-from .errors import WeightsMissingError, YonosError, did_you_mean
-from .paths import weights_dir as _resolve_weights_dir
+from yonos_bench.core.atomic import write_json_atomic
+from yonos_bench.core.errors import WeightsMissingError, YonosError
+from yonos_bench.core.paths import weights_dir as _resolve_weights_dir
 
 RECORD_FILE = "sha256-recorded.json"
 FETCH_HINT = "yonos-bench weights fetch"
@@ -96,59 +97,6 @@ class WeightStatus:
 
 def _is_hex(s: str) -> bool:
     return all(c in "0123456789abcdef" for c in s.lower())
-
-
-# --------------------------------------------------------------------------- registry
-
-
-def all_weight_files() -> list[WeightFile]:
-    """Every known weight file: metric presets' files, plus model cards' files when the model
-    registry (``yonos_bench.models.registry.list_cards()``, each card with ``.weights``) is
-    importable. Files shared by several users are merged into one entry (``used_by`` united)."""
-    from .metrics.presets import list_presets
-
-    files: list[WeightFile] = []
-    for preset in list_presets():
-        files.extend(_with_user(w, preset.id) for w in preset.weights)
-    try:
-        from .models.registry import list_cards  # built by the models helper; optional here
-    except ImportError:
-        list_cards = None
-    if list_cards is not None:
-        for card in list_cards():
-            files.extend(_with_user(w, getattr(card, "name", "")) for w in getattr(card, "weights", ()))
-    return _merge(files)
-
-
-def _with_user(w: WeightFile, user: str) -> WeightFile:
-    if not user or user in w.used_by:
-        return w
-    return _replace(w, used_by=w.used_by + (user,))
-
-
-def _replace(w: WeightFile, **changes) -> WeightFile:
-    import dataclasses
-
-    return dataclasses.replace(w, **changes)
-
-
-def _merge(files: Iterable[WeightFile]) -> list[WeightFile]:
-    merged: dict[str, WeightFile] = {}
-    for w in files:
-        if w.name in merged:
-            old = merged[w.name]
-            users = old.used_by + tuple(u for u in w.used_by if u not in old.used_by)
-            merged[w.name] = _replace(old, used_by=users)
-        else:
-            merged[w.name] = w
-    return sorted(merged.values(), key=lambda w: w.name)
-
-
-def get_weight_file(name: str) -> WeightFile:
-    files = {w.name: w for w in all_weight_files()}
-    if name not in files:
-        raise did_you_mean("weight file", name, list(files))
-    return files[name]
 
 
 # --------------------------------------------------------------------------- verification
@@ -216,20 +164,6 @@ def check(
     return WeightStatus(w, path, state, actual, expected, used_by=w.used_by, weights_dir=wdir)
 
 
-def status(
-    names: Sequence[str] | None = None, weights_dir: str | os.PathLike | None = None, *, verify: bool = True
-) -> list[WeightStatus]:
-    """Status of the named files (default: all known)."""
-    files = all_weight_files()
-    if names:
-        by_name = {w.name: w for w in files}
-        for n in names:
-            if n not in by_name:
-                raise did_you_mean("weight file", n, list(by_name))
-        files = [by_name[n] for n in names]
-    return [check(w, weights_dir, verify=verify) for w in files]
-
-
 def missing_message(missing: Sequence[WeightFile], weights_dir: str | os.PathLike | None = None) -> str:
     """The one message for missing files: what, where looked, URL, the fetch command."""
     wdir = _resolve_weights_dir(weights_dir)
@@ -268,21 +202,20 @@ def require(files: Sequence[WeightFile], weights_dir: str | os.PathLike | None =
 # --------------------------------------------------------------------------- fetch
 
 
-def fetch(
-    names: Sequence[str] | None = None,
+def fetch_files(
+    targets: Sequence[WeightFile],
+    names_given: bool = False,
     weights_dir: str | os.PathLike | None = None,
     *,
     timeout: float = 30.0,
     force: bool = False,
     log=None,
 ) -> list[Path]:
-    """Download the named files (default: every known file that is missing or fails its
-    hash), verifying sha256 while writing to a temp file next to the target, then renaming it
+    """Download ``targets`` (those missing or failing their hash), verifying sha256 while writing to a temp file next to the target, then renaming it
     into place. Present, verified files are skipped unless ``force``. Raises :class:`WeightsFetchError` on the first network
     failure (fast: ``timeout`` seconds), :class:`WeightsHashError` on a mismatch (the temp
     file is deleted)."""
     wdir = _resolve_weights_dir(weights_dir)
-    targets = [s.file for s in status(names, wdir, verify=False)]
     done: list[Path] = []
     for w in targets:
         st = check(w, wdir)
@@ -298,7 +231,7 @@ def fetch(
                 + (f" ({w.note})" if w.note else "")
                 + "."
             )
-            if names:
+            if names_given:
                 raise WeightsFetchError(manual)
             if log:
                 log(f"Skipping {manual}")

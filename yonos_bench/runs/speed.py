@@ -20,9 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import YonosError
-from .paths import results_root as resolve_results_root
-from .provenance import (
+from yonos_bench.core.errors import YonosError
+from yonos_bench.core.paths import results_root as resolve_results_root
+from yonos_bench.core.provenance import (
     describe_device,
     peak_memory,
     provenance,
@@ -30,7 +30,7 @@ from .provenance import (
     resolve_device,
     synchronize,
 )
-from .results import RESULT_FILE, SCHEMA, SPEED_DIR, safe_name, write_result
+from yonos_bench.runs.results import RESULT_FILE, SCHEMA, SPEED_DIR, safe_name, write_result
 
 STAGES = ("encode", "unet", "decode", "other")
 
@@ -65,9 +65,9 @@ def measure_speed(
     """Time ``model_name`` at each step count; write and return one speed result per count."""
     import torch
 
-    from .models import load_model
-    from .models.base import DTYPES
-    from .results import image_seed
+    from yonos_bench.models import load_model
+    from yonos_bench.models.base import DTYPES
+    from yonos_bench.runs.results import image_seed
 
     for name, value, lo in (("--size", size, 1), ("--batch-size", batch_size, 1), ("--repeats", repeats, 1)):
         if value < lo:
@@ -78,7 +78,7 @@ def measure_speed(
         raise YonosError(f"--dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
     device = resolve_device(device)
     root = resolve_results_root(results_root)
-    from .runner import check_writable
+    from yonos_bench.runs.runner import check_writable
 
     check_writable(root)
     model = load_model(model_name, device=device, dtype=dtype, weights_dir=weights_dir)
@@ -137,7 +137,7 @@ def _timed_call(model, pipe, lr, steps, seeds, device):
     """A closure running one timed call: returns (seconds, stage seconds | None)."""
     import torch
 
-    from .models.base import generators
+    from yonos_bench.models.base import generators
 
     def call():
         if pipe is None:

@@ -2,7 +2,7 @@
 
 A reader never sees a half-written file; an interrupted write leaves the previous
 version (or nothing) in place. A write that fails (disk full, no permission) removes its
-temp file and raises :class:`~yonos_bench.errors.FileWriteError` naming the file.
+temp file and raises :class:`~yonos_bench.core.errors.FileWriteError` naming the file.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import FileWriteError
+from yonos_bench.core.errors import FileWriteError
 
 # mkstemp creates files readable by the owner only (0600); results, pairs and plots should get
 # the permissions any other file would (0666 minus the umask). Read once: os.umask is global.

@@ -2,7 +2,7 @@
 
 Plain YAML silently keeps the *last* value of a key given twice in one mapping, so a spec
 with two ``seed:`` lines would run with a seed its author may not have meant. Here a
-repeated key is a :class:`~yonos_bench.errors.SpecError` naming the file, the key and both
+repeated key is a :class:`~yonos_bench.core.errors.SpecError` naming the file, the key and both
 lines; malformed YAML names the file and the line. Only the safe loader is used (no
 Python object tags).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import SpecError
+from yonos_bench.core.errors import SpecError
 
 
 def _loader(where: str):

@@ -62,7 +62,7 @@ class RunUI:
     def summary(self, outcomes, metric_ids: list[str]) -> None:
         from rich.table import Table
 
-        from .report import format_seconds, format_value
+        from yonos_bench.core.formatting import format_seconds, format_value
 
         table = Table(title="yonos-bench run", show_lines=False)
         for col in ("model", "steps", "status", "n", "s/img"):

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
-from .errors import YonosError
+from yonos_bench.core.atomic import write_text_atomic
+from yonos_bench.core.errors import YonosError
 
 SCHEMA = "yonos-bench/result/v1"
 RESULT_FILE = "result.json"

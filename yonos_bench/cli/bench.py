@@ -27,6 +27,10 @@ ResultsOpt = Annotated[
 DataRootOpt = Annotated[
     Path | None, typer.Option("--data-root", help="Datasets and prepared pairs (default: $YONOS_DATA).")
 ]
+PreparedRootOpt = Annotated[
+    Path | None,
+    typer.Option("--prepared-root", help="Prepared pairs (default: $YONOS_PREPARED or <data root>/prepared)."),
+]
 WeightsOpt = Annotated[
     Path | None, typer.Option("--weights-dir", help="Weight files (default: $YONOS_WEIGHTS).")
 ]
@@ -100,6 +104,7 @@ def run(
     batch_size: BatchOpt = 8,
     metrics: MetricsOpt = None,
     data_root: DataRootOpt = None,
+    prepared_root: PreparedRootOpt = None,
     results: ResultsOpt = None,
     weights_dir: WeightsOpt = None,
     limit: LimitOpt = None,
@@ -112,8 +117,8 @@ def run(
 
     opts = _options(
         seed=seed, device=device, dtype=dtype, batch_size=batch_size, metrics=_split(metrics),
-        data_root=data_root, results_root=results, weights_dir=weights_dir, limit=limit, force=force,
-        force_metrics=force_metrics, progress=not quiet,
+        data_root=data_root, prepared_root=prepared_root, results_root=results, weights_dir=weights_dir,
+        limit=limit, force=force, force_metrics=force_metrics, progress=not quiet,
     )  # fmt: skip
     run_benchmark(protocol, model, (steps,), opts)
 
@@ -134,6 +139,7 @@ def sweep_steps(
     batch_size: BatchOpt = 8,
     metrics: MetricsOpt = None,
     data_root: DataRootOpt = None,
+    prepared_root: PreparedRootOpt = None,
     results: ResultsOpt = None,
     weights_dir: WeightsOpt = None,
     limit: LimitOpt = None,
@@ -154,7 +160,7 @@ def sweep_steps(
         metric_ids = (*metric_ids, metric)
     opts = _options(
         seed=seed, device=device, dtype=dtype, batch_size=batch_size, metrics=metric_ids, data_root=data_root,
-        results_root=results, weights_dir=weights_dir, limit=limit, force=force, progress=not quiet,
+        prepared_root=prepared_root, results_root=results, weights_dir=weights_dir, limit=limit, force=force, progress=not quiet,
     )  # fmt: skip
     outcomes = run_benchmark(protocol, model, step_list, opts)
     root = results_root(results)

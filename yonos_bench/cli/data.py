@@ -20,6 +20,13 @@ def status_cmd(
             help="Folder holding the datasets (default: $YONOS_DATA or ~/.cache/yonos-bench/data).",
         ),
     ] = None,
+    prepared_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--prepared-root",
+            help="Where prepared pairs are looked for (default: $YONOS_PREPARED or <data root>/prepared).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
     """Every protocol: found / missing, images found vs expected, expected layout, download URL."""
@@ -32,7 +39,7 @@ def status_cmd(
     rows = []
     for spec in list_protocols():
         st = source_status(spec, root)
-        rows.append((spec, st, prepared_digest(spec, root)))
+        rows.append((spec, st, prepared_digest(spec, root, prepared_root)))
     if as_json:
         out = [
             {

@@ -20,6 +20,15 @@ DataRoot = Annotated[
 ]
 
 
+PreparedRoot = Annotated[
+    Path | None,
+    typer.Option(
+        "--prepared-root",
+        help="Where prepared pairs are written (default: $YONOS_PREPARED or <data root>/prepared).",
+    ),
+]
+
+
 def _console():
     from rich.console import Console
 
@@ -119,6 +128,7 @@ def validate_cmd(
 def prepare_cmd(
     name: Annotated[str, typer.Argument(help="Protocol name (or a spec .yaml file).")],
     data_root: DataRoot = None,
+    prepared_root: PreparedRoot = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes (results do not depend on it).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print digest, pairs, path... as JSON.")] = False,
 ) -> None:
@@ -128,7 +138,7 @@ def prepare_cmd(
 
     spec = load_protocol(name)
     t0 = time.perf_counter()
-    pp = prepare(spec, data_root, progress=not as_json, workers=workers)
+    pp = prepare(spec, data_root, prepared_root=prepared_root, progress=not as_json, workers=workers)
     seconds = time.perf_counter() - t0
     info = {
         "protocol": spec.name,

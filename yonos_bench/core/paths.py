@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 DATA_ENV = "YONOS_DATA"
+PREPARED_ENV = "YONOS_PREPARED"
 WEIGHTS_ENV = "YONOS_WEIGHTS"
 RESULTS_ENV = "YONOS_RESULTS"
 
@@ -19,12 +20,25 @@ def _cache_home() -> Path:
 
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
     """Datasets are looked for under ``<data_root>/<dataset folder>``; prepared pairs go to
-    ``<data_root>/prepared/``. Default: ``$YONOS_DATA`` or ``~/.cache/yonos-bench/data``."""
+    ``<data_root>/prepared/`` unless :func:`prepared_root` says otherwise. Default:
+    ``$YONOS_DATA`` or ``~/.cache/yonos-bench/data``."""
     if explicit is not None:
         return Path(explicit).expanduser()
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser()
     return _cache_home() / "data"
+
+
+def prepared_root(
+    explicit: str | os.PathLike | None = None, data_root_dir: str | os.PathLike | None = None
+) -> Path:
+    """Where prepared pairs are written: ``--prepared-root`` > ``$YONOS_PREPARED`` >
+    ``<data_root>/prepared``. A separate root lets the datasets live on a read-only mount."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    if os.environ.get(PREPARED_ENV):
+        return Path(os.environ[PREPARED_ENV]).expanduser()
+    return data_root(data_root_dir) / "prepared"
 
 
 def weights_dir(explicit: str | os.PathLike | None = None) -> Path:

@@ -178,22 +178,33 @@ def _pair_id(key: str, k: int | None, per_image: int | None) -> str:
 
 
 def _lr_grid(spec: ProtocolSpec, src: SourceImage, lr, hr) -> tuple[int, int]:
-    """LR size, after checking the LR/HR relation the rule demands."""
+    """LR grid size (where crop boxes are drawn), after checking the LR/HR size relation.
+
+    ``given``: HR must be exactly scale × LR. Otherwise each LR side must be HR / scale
+    rounded down or up: MATLAB's ``imresize(I, 1/s)`` (DIV2K's LR) gives ``ceil(HR / s)``
+    when a side is not divisible by ``s``, other tools give the floor. Boxes are drawn on
+    ``min(LR, floor(HR / s))`` so the HR box (LR box × s) always lies inside the HR image."""
     s = spec.scale
     if lr is None:  # LR made per HR crop: the LR grid is the HR size // scale
         return hr.shape[0] // s, hr.shape[1] // s
     if hr is None:
         return lr.shape[:2]
     (lh, lw), (hh, hw) = lr.shape[:2], hr.shape[:2]
-    exact = spec.pairs.rule == "given"
-    ok = (hh, hw) == (lh * s, lw * s) if exact else (hh // s, hw // s) == (lh, lw)
+    if spec.pairs.rule == "given":
+        ok = (hh, hw) == (lh * s, lw * s)
+        need = f"the HR size to be exactly {s} x the LR size ({lw * s}x{lh * s})"
+    else:
+        ok = all(side in (big // s, -(-big // s)) for side, big in ((lh, hh), (lw, hw)))
+        need = (
+            f"each LR side to be the HR side / {s} rounded down or up "
+            f"({hw // s} or {-(-hw // s)} wide, {hh // s} or {-(-hh // s)} high)"
+        )
     if not ok:
-        need = "exactly" if exact else "floor(HR / scale) =="
         raise ImageError(
             f"Protocol '{spec.name}': HR {src.hr} is {hw}x{hh} and LR {src.lr} is {lw}x{lh}; the rule "
-            f"'{spec.pairs.rule}' needs HR {need} {s} x LR."
+            f"'{spec.pairs.rule}' needs {need}."
         )
-    return lh, lw
+    return min(lh, hh // s), min(lw, hw // s)
 
 
 def make_source_pairs(spec: ProtocolSpec, src: SourceImage, out_dir: Path) -> tuple[list[dict], list[dict]]:

@@ -1,6 +1,7 @@
 """Pair preparation: materialise a protocol's LR/HR PNGs and ``manifest.json``.
 
-``<data_root>/prepared/<name>-v<version>/`` holds ``lr/<id>.png``, ``hr/<id>.png`` and
+``<prepared_root>/<name>-v<version>/`` (``<data_root>/prepared/`` unless ``--prepared-root`` or
+``$YONOS_PREPARED`` says otherwise, so datasets can live on a read-only mount) holds ``lr/<id>.png``, ``hr/<id>.png`` and
 ``manifest.json`` (layout and fields: docs/CONTRACTS.md). Guarantees:
 
 * Deterministic: pairs depend only on the spec and the source pixels (per-image seeds are
@@ -12,7 +13,8 @@
   corrupted file is detected and the protocol is prepared again.
 * Atomic: everything is written into a hidden temporary folder that is renamed into place
   once complete, so an interrupted prepare (even SIGKILL) never leaves a folder that looks
-  prepared.
+  prepared. Folders get 0777 minus the umask (not ``mkdtemp``'s 0700), so other users of a
+  shared root can read them when the umask allows it.
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from yonos_bench.core.atomic import write_json_atomic
-from yonos_bench.core.errors import SpecError
+from yonos_bench.core.errors import FileWriteError, SpecError
 from yonos_bench.core.imageio import sha256_file
-from yonos_bench.core.paths import data_root as resolve_data_root
+from yonos_bench.core.paths import PREPARED_ENV
+from yonos_bench.core.paths import prepared_root as resolve_prepared_root
 from yonos_bench.protocols.pair_rules import make_source_pairs, select_subset
 from yonos_bench.protocols.sources import SourceImage, resolve_sources
 from yonos_bench.protocols.spec import ProtocolSpec, load_protocol
@@ -69,8 +72,34 @@ class PreparedProtocol:
         return self.path / MANIFEST
 
 
-def prepared_dir(spec: ProtocolSpec, data_root: str | os.PathLike | None = None) -> Path:
-    return resolve_data_root(data_root) / "prepared" / spec.instance_name
+PathLike = str | os.PathLike | None
+
+
+def prepared_dir(spec: ProtocolSpec, data_root: PathLike = None, prepared_root: PathLike = None) -> Path:
+    return resolve_prepared_root(prepared_root, data_root) / spec.instance_name
+
+
+def _new_dir(parent: Path, prefix: str) -> Path:
+    """A new uniquely named folder with the umask's permissions (``mkdtemp`` forces 0700,
+    which hides prepared pairs from the other users of a shared data root)."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def _writable_parent(parent: Path) -> None:
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _new_dir(parent, ".write-test-").rmdir()
+    except OSError as e:
+        raise FileWriteError(
+            f"Cannot write prepared pairs under {parent}: {e.strerror or e}. Datasets may stay on a "
+            f"read-only data root: point --prepared-root (or ${PREPARED_ENV}) at a writable folder."
+        ) from None
 
 
 def compute_digest(protocol: str, version: int, scale: int, records: list[dict]) -> str:
@@ -237,12 +266,14 @@ class _progress:
 
 def prepare(
     spec: ProtocolSpec | str,
-    data_root: str | os.PathLike | None = None,
+    data_root: PathLike = None,
     *,
+    prepared_root: PathLike = None,
     progress: bool = True,
     workers: int = 1,
 ) -> PreparedProtocol:
-    """Prepare ``spec``'s pairs under ``<data_root>/prepared/<name>-v<version>/``.
+    """Prepare ``spec``'s pairs under ``<prepared_root>/<name>-v<version>/`` (default prepared
+    root: ``<data_root>/prepared``; see :func:`yonos_bench.core.paths.prepared_root`).
 
     If a valid prepared copy exists (every file hash checked) this does nothing and returns
     it (``action == "verified"``). Raises :class:`~yonos_bench.core.errors.DataMissingError` when
@@ -251,16 +282,16 @@ def prepare(
     spec = load_protocol(spec) if isinstance(spec, str) else spec
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    final = prepared_dir(spec, data_root)
+    final = prepared_dir(spec, data_root, prepared_root)
     existing = final.is_dir()
     if existing and not _problems(spec, final, _load_manifest(final), check_hashes=True):
         return _to_prepared(spec, final, _load_manifest(final), "verified")
 
     sources = select_subset(resolve_sources(spec, data_root), spec.pairs.subset)
     parent = final.parent
-    parent.mkdir(parents=True, exist_ok=True)
+    _writable_parent(parent)
     _clean_stale(parent, spec.instance_name)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.instance_name}.tmp-{os.getpid()}-", dir=parent))
+    tmp = _new_dir(parent, f".{spec.instance_name}.tmp-{os.getpid()}-")
     try:
         records, skipped = _build(spec, sources, tmp, progress, workers)
         manifest = {
@@ -290,7 +321,7 @@ def _install(tmp: Path, final: Path, spec: ProtocolSpec) -> None:
         if other is not None and not _problems(spec, final, other, check_hashes=True):
             shutil.rmtree(tmp)  # a concurrent prepare finished first with a valid copy
             return
-        trash = Path(tempfile.mkdtemp(prefix=f".{spec.instance_name}.trash-{os.getpid()}-", dir=final.parent))
+        trash = _new_dir(final.parent, f".{spec.instance_name}.trash-{os.getpid()}-")
         os.replace(final, trash / "old")
         os.replace(tmp, final)
         shutil.rmtree(trash, ignore_errors=True)
@@ -299,22 +330,22 @@ def _install(tmp: Path, final: Path, spec: ProtocolSpec) -> None:
 
 
 def load_prepared(
-    spec: ProtocolSpec | str, data_root: str | os.PathLike | None = None, *, verify: bool = False
+    spec: ProtocolSpec | str, data_root: PathLike = None, *, prepared_root: PathLike = None, verify: bool = False
 ) -> PreparedProtocol:
     """The prepared pairs of ``spec``; prepares them first if needed (which raises
     :class:`~yonos_bench.core.errors.DataMissingError`, with the layout and URL, when the source is
     missing). Without ``verify`` only file presence is checked (fast)."""
     spec = load_protocol(spec) if isinstance(spec, str) else spec
-    final = prepared_dir(spec, data_root)
+    final = prepared_dir(spec, data_root, prepared_root)
     manifest = _load_manifest(final)
     if manifest is not None and not _problems(spec, final, manifest, check_hashes=verify):
         return _to_prepared(spec, final, manifest, "loaded")
-    return prepare(spec, data_root, progress=False)
+    return prepare(spec, data_root, prepared_root=prepared_root, progress=False)
 
 
-def prepared_digest(spec: ProtocolSpec, data_root: str | os.PathLike | None = None) -> str | None:
+def prepared_digest(spec: ProtocolSpec, data_root: PathLike = None, prepared_root: PathLike = None) -> str | None:
     """The digest of the prepared copy if one exists for this spec version (not verified)."""
-    manifest = _load_manifest(prepared_dir(spec, data_root))
+    manifest = _load_manifest(prepared_dir(spec, data_root, prepared_root))
     if manifest is None or manifest.get("spec_sha256") != spec.spec_sha256:
         return None
     return manifest.get("digest")

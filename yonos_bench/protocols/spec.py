@@ -39,6 +39,8 @@ class SourceSpec:
     ``kind: folder`` — ``hr`` / ``lr`` are glob patterns relative to ``<data_root>/<root>``,
     matched files are sorted by relative path; the pair key of a file is its stem minus
     ``hr_suffix`` / ``lr_suffix`` (e.g. DIV2K ``0801x4.png`` with ``lr_suffix: x4``).
+    Extensions in patterns compare case-insensitively (``*.png`` finds ``0801.PNG``) and
+    dot-files are ignored.
     ``kind: package`` — ``files`` are ``<importable package>/<path inside it>`` (images that
     ship inside installed packages, used by the embedded ``sample`` protocol).
     """
@@ -54,6 +56,9 @@ class SourceSpec:
     lr_suffix: str = ""
     files: tuple[str, ...] = ()
     sha256: dict[str, str] = field(default_factory=dict, hash=False)  # key -> file sha256 where known
+    #: Pins the file list itself: sha256 of the sorted relative paths of the main source files
+    #: joined by newlines (``sources.names_digest``), so any other selection of images is refused.
+    names_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,10 @@ class ProtocolSpec:
         """Digest of the parsed spec (formatting and comments do not count)."""
         d = dataclasses.asdict(self)
         d.pop("file")
+        # Keys added after a spec was released are left out while at their default, so adding
+        # them does not move the digest (and prepared copies) of specs that do not use them.
+        if d["source"]["names_sha256"] is None:
+            d["source"].pop("names_sha256")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     @property
@@ -237,6 +246,8 @@ def _check_semantics(spec: ProtocolSpec, where: str) -> None:
     for k, v in s.sha256.items():
         if not re.fullmatch(r"[0-9a-f]{64}", v):
             fail(f"source.sha256.{k}", f"must be 64 lowercase hex digits, got {v!r}.")
+    if s.names_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", s.names_sha256):
+        fail("source.names_sha256", f"must be 64 lowercase hex digits, got {s.names_sha256!r}.")
     if s.kind == "folder":
         if not s.root:
             fail("source.root", "is required for kind 'folder'.")
@@ -253,6 +264,8 @@ def _check_semantics(spec: ProtocolSpec, where: str) -> None:
     else:
         if not s.files:
             fail("source.files", "is required for kind 'package'.")
+        if s.names_sha256 is not None:
+            fail("source.names_sha256", "is only for kind 'folder'.")
         if s.root or s.hr or s.lr:
             fail("source.root", "(and hr/lr) are only for kind 'folder'.")
         if len(s.files) != s.count:

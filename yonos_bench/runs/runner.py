@@ -53,6 +53,7 @@ class RunOptions:
     batch_size: int = 8
     metrics: tuple[str, ...] | None = None  # None: the protocol's metrics
     data_root: Path | None = None
+    prepared_root: Path | None = None  # None: $YONOS_PREPARED or <data_root>/prepared
     results_root: Path | None = None
     weights_dir: Path | None = None
     limit: int | None = None  # first K pairs only: a smoke run, marked not reportable
@@ -167,7 +168,9 @@ def run_benchmark(
     dist = dist_context(device)
     if dist.world > 1 and device.startswith("cuda"):
         device = str(dist.state.device)
-    prepared = prepare(spec, opts.data_root, progress=opts.progress and dist.main)
+    prepared = prepare(
+        spec, opts.data_root, prepared_root=opts.prepared_root, progress=opts.progress and dist.main
+    )
     pairs = list(prepared.pairs)
     limit = opts.limit if opts.limit is not None and opts.limit < len(pairs) else None
     if limit is not None:

@@ -26,12 +26,13 @@ def test_protocols_list_shows_all_ten(run):
     r = run("protocols", "list")
     assert r.exit_code == 0, r.output
     for name in ("div2k-real", "div2k-real-regen", "div2k-bicubic", "div2k-bicubic-x8", "realsr", "drealsr",
-                 "dped", "imagenet-x8", "ffhq-x8", "sample"):  # fmt: skip
+                 "dped", "imagenet-x8", "ffhq-x8", "sample", "realsr-recut", "drealsr-recut", "dped-recut",
+                 "ffhq-x8-60k"):  # fmt: skip
         assert f" {name} " in r.output
 
 
 def test_protocols_show_and_json(run):
-    r = run("protocols", "show", "drealsr")
+    r = run("protocols", "show", "drealsr-recut")
     assert r.exit_code == 0, r.output
     assert (
         "DRealSR/Test_x4/test_HR/*.png (93 HR images)" in r.output and "center_crop: LR 128x128" in r.output
@@ -49,7 +50,7 @@ def test_unknown_protocol_exits_1_with_did_you_mean(run):
 
 def test_validate_ok_and_bad_file(run, tmp_path, synth):
     r = run("protocols", "validate")
-    assert r.exit_code == 0 and r.output.startswith("10 protocol spec(s) valid: div2k-bicubic, ")
+    assert r.exit_code == 0 and r.output.startswith("14 protocol spec(s) valid: div2k-bicubic, ")
     spec = synth.base_spec("bad")
     spec["metrics"] = "psnr-y"
     path = tmp_path / "bad.yaml"
@@ -88,7 +89,7 @@ def test_data_status_reports_missing_with_urls(run, tmp_path):
     r = run("data", "status", "--data-root", str(tmp_path), "--json")
     assert r.exit_code == 0, r.output
     rows = {d["protocol"]: d for d in json.loads(r.output)["protocols"]}
-    assert len(rows) == 10 and rows["sample"]["state"] == "embedded"
+    assert len(rows) == 14 and rows["sample"]["state"] == "embedded"
     assert rows["imagenet-x8"] == {
         "protocol": "imagenet-x8",
         "state": "missing",
@@ -112,6 +113,6 @@ def test_data_status_counts_found_vs_expected(run, tmp_path, synth):
     for i in range(5):
         synth.save(hr / f"DSC_{i:04d}_x1.png", synth.coord_image(8, 8))
     r = run("data", "status", "--data-root", str(tmp_path), "--json")
-    row = next(d for d in json.loads(r.output)["protocols"] if d["protocol"] == "drealsr")
+    row = next(d for d in json.loads(r.output)["protocols"] if d["protocol"] == "drealsr-recut")
     assert (row["state"], row["found"], row["expected"]) == ("incomplete", 5, 93)
-    assert "found 5 images matching" in row["problem"] and "expected 93" in row["problem"]
+    assert "found 5 HR images matching" in row["problem"] and "expected 93" in row["problem"]

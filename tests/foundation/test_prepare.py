@@ -182,7 +182,7 @@ def test_given_pairs_and_size_mismatch(tmp_path, write_spec, synth):
     shutil.rmtree(pp.path)
     with pytest.raises(
         ImageError,
-        match=r"HR \S+0001.png is 32x36 and LR \S+0001.png is 8x8; the rule 'given' needs HR exactly 4 x LR",
+        match=r"HR \S+0001.png is 32x36 and LR \S+0001.png is 8x8; the rule 'given' needs the HR size to be exactly 4 x the LR size \(32x32\)",
     ):
         prepare(spec, root, progress=False)
 

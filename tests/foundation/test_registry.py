@@ -1,4 +1,4 @@
-"""Protocol registry: the ten shipped specs, strict validation, did-you-mean, duplicates."""
+"""Protocol registry: the shipped specs (ten paper protocols + four named variants), strict validation, did-you-mean, duplicates."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ PAPER_PROTOCOLS = {
     "ffhq-x8",
     "sample",
 }
+#: Named variants kept beside the paper protocols (re-cuts from the originals, FFHQ 60k split).
+VARIANTS = {"realsr-recut", "drealsr-recut", "dped-recut", "ffhq-x8-60k"}
 
 
 def test_all_ten_protocols_are_registered_and_valid():
     specs = {s.name: s for s in list_protocols()}
-    assert set(specs) == PAPER_PROTOCOLS
+    assert set(specs) == PAPER_PROTOCOLS | VARIANTS
     for s in specs.values():
         assert s.version >= 1 and s.citation and s.description
         if s.name != "sample":
@@ -38,6 +40,14 @@ def test_all_ten_protocols_are_registered_and_valid():
     assert specs["div2k-real"].pairs.rule == "given"
     assert specs["dped"].lr_only and specs["dped"].metrics == ("musiq-koniq",)
     assert (specs["realsr"].expected_pairs, specs["drealsr"].expected_pairs) == (100, 93)
+    # the peers' real-world sets are StableSR's released crops, used as given
+    for name, folder in (("realsr", "RealSRVal_crop128"), ("drealsr", "DrealSRVal_crop128"),
+                         ("dped", "DPEDiphoneValSet_crop128")):  # fmt: skip
+        assert specs[name].source.root == f"StableSR_testsets/{folder}" and specs[name].version == 2
+    assert specs["dped"].expected_pairs == 113 and specs["dped"].pairs.rule == "whole"
+    assert specs["ffhq-x8"].source.hr == "00000/*.png" and specs["ffhq-x8"].version == 2
+    assert specs["ffhq-x8-60k"].source.hr == "60000/*.png"
+    assert specs["imagenet-x8"].source.names_sha256
     assert specs["imagenet-x8"].pairs.subset.every == 10 and specs["imagenet-x8"].scale == 8
     assert specs["sample"].expected_pairs == 210 and specs["sample"].pairs.lr_size == 32
     # the paper's metrics per protocol (METHOD.md section 3)

@@ -86,7 +86,7 @@ def test_prepare_crops_hr_not_divisible_by_the_scale(rel, tmp_path):
     rel.assert_fails(
         res,
         f"HR {given / 'synth' / 'HR' / 'img0.png'} is 20x25 and LR {given / 'synth' / 'LR' / 'img0x2.png'} "
-        "is 10x12; the rule 'given' needs HR exactly 2 x LR.",
+        "is 10x12; the rule 'given' needs the HR size to be exactly 2 x the LR size (20x24).",
     )
     assert _nothing_prepared(given)
 
@@ -98,16 +98,20 @@ def test_prepare_refuses_hr_lr_count_and_name_mismatch(rel, tmp_path):
     extra = lr_dir / "img9x2.png"
     extra.write_bytes((lr_dir / "img0x2.png").read_bytes())
     res = rel.invoke("protocols", "prepare", spec, "--data-root", root)
-    rel.assert_fails(
-        res, f"found 3 LR images matching {root / 'synth'}/LR/*, expected 2.", "https://example.org/synth"
+    rel.assert_fails(  # the extra file is named, not just counted
+        res, f"1 LR image(s) have no HR image: {extra}.", "https://example.org/synth"
     )
     (lr_dir / "img1x2.png").rename(lr_dir / "img1_x2.png")  # right count, wrong name
     extra.unlink()
     res = rel.invoke("protocols", "prepare", spec, "--data-root", root)
-    rel.assert_fails(res, "1 HR images have no LR image (e.g. 'img1' has no LR/img1x2.*)")
+    rel.assert_fails(
+        res,
+        f"1 HR image(s) have no LR image (looked for {root / 'synth'}/LR/<name>x2): {root / 'synth' / 'HR' / 'img1.png'}.",
+        f"1 LR image(s) have no HR image: {lr_dir / 'img1_x2.png'}.",
+    )
     (root / "synth" / "HR" / "img1.png").unlink()
     res = rel.invoke("protocols", "prepare", spec, "--data-root", root)
-    rel.assert_fails(res, f"found 1 images matching {root / 'synth'}/HR/*, expected 2.")
+    rel.assert_fails(res, f"1 LR image(s) have no HR image: {lr_dir / 'img1_x2.png'}.")
     assert _nothing_prepared(root)
 
 

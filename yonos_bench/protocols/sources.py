@@ -322,7 +322,8 @@ def source_status(spec: ProtocolSpec, data_root: str | os.PathLike | None = None
     root = resolve_data_root(data_root)
     base = root / s.root
     if not base.is_dir():
-        why = f"{base} does not exist.{_nested_root_hint(root, s.root)}"
+        hint = _nested_root_hint(root, s.root)
+        why = f"{base} does not exist" + (f".{hint}" if hint else "")
         return SourceStatus(spec.name, "missing", None, s.count, layout, s.url, why)
     pattern = s.lr if spec.lr_only else s.hr
     found = len(_glob(base, pattern))

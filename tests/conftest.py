@@ -39,4 +39,5 @@ def _isolated_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("YONOS_WEIGHTS", str(base / "weights"))
     monkeypatch.setenv("YONOS_RESULTS", str(base / "results"))
     monkeypatch.setenv("TORCH_HOME", str(base / "torch_home"))
+    monkeypatch.delenv("YONOS_PREPARED", raising=False)  # prepared pairs: <data>/prepared unless a test says
     yield

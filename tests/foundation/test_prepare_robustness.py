@@ -111,13 +111,16 @@ def test_missing_source_folder_names_layout_and_url(tmp_path, write_spec, synth)
 def test_wrong_image_count_gives_both_counts(paired_root, write_spec, synth):
     root = paired_root(sizes=((32, 32), (32, 32), (32, 32)))
     spec = write_spec(synth.base_spec("count"))
-    with pytest.raises(DataMissingError, match=r"found 3 HR images matching \S+/synth/HR/\*\.png, expected 2\."):
+    with pytest.raises(
+        DataMissingError, match=r"found 3 HR images matching \S+/synth/HR/\*\.png, expected 2\."
+    ):
         prepare(spec, root, progress=False)
     (root / "synth" / "HR" / "img2.png").unlink()
     (root / "synth" / "LR" / "img1x4.png").unlink()
     (root / "synth" / "LR" / "img2x4.png").unlink()
     with pytest.raises(
-        DataMissingError, match=r"1 HR image\(s\) have no LR image \(looked for \S+/synth/LR/<name>x4\.png\): \S+/img1\.png\."
+        DataMissingError,
+        match=r"1 HR image\(s\) have no LR image \(looked for \S+/synth/LR/<name>x4\.png\): \S+/img1\.png\.",
     ):
         prepare(spec, root, progress=False)
     (root / "synth" / "LR" / "other.png").write_bytes((root / "synth" / "LR" / "img0x4.png").read_bytes())

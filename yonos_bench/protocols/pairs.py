@@ -330,7 +330,11 @@ def _install(tmp: Path, final: Path, spec: ProtocolSpec) -> None:
 
 
 def load_prepared(
-    spec: ProtocolSpec | str, data_root: PathLike = None, *, prepared_root: PathLike = None, verify: bool = False
+    spec: ProtocolSpec | str,
+    data_root: PathLike = None,
+    *,
+    prepared_root: PathLike = None,
+    verify: bool = False,
 ) -> PreparedProtocol:
     """The prepared pairs of ``spec``; prepares them first if needed (which raises
     :class:`~yonos_bench.core.errors.DataMissingError`, with the layout and URL, when the source is
@@ -343,7 +347,9 @@ def load_prepared(
     return prepare(spec, data_root, prepared_root=prepared_root, progress=False)
 
 
-def prepared_digest(spec: ProtocolSpec, data_root: PathLike = None, prepared_root: PathLike = None) -> str | None:
+def prepared_digest(
+    spec: ProtocolSpec, data_root: PathLike = None, prepared_root: PathLike = None
+) -> str | None:
     """The digest of the prepared copy if one exists for this spec version (not verified)."""
     manifest = _load_manifest(prepared_dir(spec, data_root, prepared_root))
     if manifest is None or manifest.get("spec_sha256") != spec.spec_sha256:

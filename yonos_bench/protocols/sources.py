@@ -280,7 +280,9 @@ def _folder_sources(spec: ProtocolSpec, root: Path) -> list[SourceImage]:
     n = len(main.files)
     if n != s.count:
         hint = _nested_pattern_hint(base, main_pattern) if n == 0 else ""
-        problems.append(f"found {n} {main_kind} images matching {base}/{main_pattern}, expected {s.count}.{hint}")
+        problems.append(
+            f"found {n} {main_kind} images matching {base}/{main_pattern}, expected {s.count}.{hint}"
+        )
     if problems:
         raise _missing(spec, root, " ".join(problems))
     if s.names_sha256 is not None:

@@ -323,3 +323,21 @@ def test_x8_lr_may_be_matlab_ceil_sized(tmp_path, write_spec, synth):
         "the rule 'random_patches' needs each LR side to be the HR side / 8 rounded down or up (11 or 12 wide, 12 or 13 high)."
         in str(e.value)
     )
+
+
+def test_run_passes_the_prepared_root_to_prepare(tmp_path, monkeypatch):
+    """`run --prepared-root` reaches prepare() (stopped there: the run itself is tested in tests/runner)."""
+    import yonos_bench.protocols.pairs as pairs
+    from yonos_bench.core.errors import YonosError
+
+    def fake_prepare(spec, data_root, *, prepared_root=None, progress=True):
+        raise YonosError(f"prepare called with data_root={data_root} prepared_root={prepared_root}")
+
+    monkeypatch.setattr(pairs, "prepare", fake_prepare)  # the runner imports it inside run_benchmark
+    data, prep = tmp_path / "data", tmp_path / "prep"
+    args = ["run", "sample", "-m", "bicubic", "--metrics", "psnr-y", "--device", "cpu", "--quiet"]
+    args += ["--data-root", str(data), "--prepared-root", str(prep), "--results", str(tmp_path / "results")]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 1 and f"prepare called with data_root={data} prepared_root={prep}" in _flat(
+        r.output
+    )

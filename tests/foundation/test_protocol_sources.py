@@ -225,6 +225,7 @@ def test_dangling_symlink_is_named(given):
 def test_uppercase_extension_counts_and_dot_files_are_ignored(given):
     root, spec, base = given
     (base / "HR" / "img1.png").rename(base / "HR" / "img1.PNG")
+    (base / "HR" / "img0.jpg").write_bytes((base / "HR" / "img0.png").read_bytes())  # stray copy: unused
     (base / "HR" / "._img0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS resource fork
     (base / "LR" / ".DS_Store").write_bytes(b"junk")
     pp = prepare(spec, root, progress=False)

@@ -251,7 +251,10 @@ def _folder_sources(spec: ProtocolSpec, root: Path) -> list[SourceImage]:
     main_kind = "LR" if spec.lr_only else "HR"
     main_pattern, main_suffix = (s.lr, s.lr_suffix) if spec.lr_only else (s.hr, s.hr_suffix)
     main = _scan(base, main_pattern)
-    problems = _scan_problems(main_kind, main, main_pattern)
+    # Stray files (another extension, broken symlinks) are not used; they are named when
+    # something else is wrong, since they are then the likely culprits.
+    strays = _scan_problems(main_kind, main, main_pattern)
+    problems: list[str] = []
     keys: dict[str, Path] = {}
     for p in main.files:
         k = _key(p, main_suffix)
@@ -261,7 +264,7 @@ def _folder_sources(spec: ProtocolSpec, root: Path) -> list[SourceImage]:
     lrs: dict[str, Path] = {}
     if s.lr and not spec.lr_only:
         lr_scan = _scan(base, s.lr)
-        problems += _scan_problems("LR", lr_scan, s.lr)
+        strays += _scan_problems("LR", lr_scan, s.lr)
         for p in lr_scan.files:
             k = _key(p, s.lr_suffix)
             if k in lrs:
@@ -284,7 +287,7 @@ def _folder_sources(spec: ProtocolSpec, root: Path) -> list[SourceImage]:
             f"found {n} {main_kind} images matching {base}/{main_pattern}, expected {s.count}.{hint}"
         )
     if problems:
-        raise _missing(spec, root, " ".join(problems))
+        raise _missing(spec, root, " ".join(strays + problems))
     if s.names_sha256 is not None:
         got = names_digest([p.relative_to(base).as_posix() for p in main.files])
         if got != s.names_sha256:

@@ -82,5 +82,5 @@ def status_cmd(
     con = Console(soft_wrap=False)
     con.print(table)
     for _, st, _ in rows:
-        if st.state == "incomplete":
+        if st.state == "incomplete" or "one level deeper" in st.message:
             con.print(f"[yellow]{st.protocol}:[/] {st.message}", highlight=False, soft_wrap=True)

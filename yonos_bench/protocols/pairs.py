@@ -91,15 +91,11 @@ def _new_dir(parent: Path, prefix: str) -> Path:
             continue
 
 
-def _writable_parent(parent: Path) -> None:
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        _new_dir(parent, ".write-test-").rmdir()
-    except OSError as e:
-        raise FileWriteError(
-            f"Cannot write prepared pairs under {parent}: {e.strerror or e}. Datasets may stay on a "
-            f"read-only data root: point --prepared-root (or ${PREPARED_ENV}) at a writable folder."
-        ) from None
+def _unwritable(parent: Path, e: OSError) -> FileWriteError:
+    return FileWriteError(
+        f"Cannot write prepared pairs under {parent}: {e.strerror or e}. Datasets may stay on a "
+        f"read-only data root: point --prepared-root (or ${PREPARED_ENV}) at a writable folder."
+    )
 
 
 def compute_digest(protocol: str, version: int, scale: int, records: list[dict]) -> str:
@@ -289,9 +285,12 @@ def prepare(
 
     sources = select_subset(resolve_sources(spec, data_root), spec.pairs.subset)
     parent = final.parent
-    _writable_parent(parent)
-    _clean_stale(parent, spec.instance_name)
-    tmp = _new_dir(parent, f".{spec.instance_name}.tmp-{os.getpid()}-")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _clean_stale(parent, spec.instance_name)
+        tmp = _new_dir(parent, f".{spec.instance_name}.tmp-{os.getpid()}-")
+    except OSError as e:  # a read-only data root ends here, not in a traceback
+        raise _unwritable(parent, e) from None
     try:
         records, skipped = _build(spec, sources, tmp, progress, workers)
         manifest = {

@@ -145,6 +145,7 @@ def _features(n, d, scale, seed):
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @FAST
 @example((3, 64, 10.0, 0))
+@example((28, 44, 10.0, 169))  # clean-fid raised "Imaginary component 0.0058" here (found by hypothesis)
 @given(feature_sets())
 def test_fid_is_non_negative_and_zero_for_identical_sets(fs):
     from yonos_bench.metrics.fid import fid_from_features
@@ -152,6 +153,18 @@ def test_fid_is_non_negative_and_zero_for_identical_sets(fs):
     a, b = _features(*fs)
     assert fid_from_features(a, b) >= 0.0
     assert abs(fid_from_features(a, a)) <= 1e-6 * fs[2] ** 2
+
+
+def test_fid_fallback_equals_clean_fid_where_clean_fid_succeeds():
+    """The PSD fallback is the same quantity as clean-fid's frechet_distance (full-rank case)."""
+    import numpy as np
+    from cleanfid.fid import fid_from_feats
+
+    from yonos_bench.metrics.fid import _frechet_psd
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 16)), rng.normal(0.3, 1.2, size=(150, 16))
+    assert _frechet_psd(a, b) == pytest.approx(float(fid_from_feats(a, b)), rel=1e-9, abs=1e-9)
 
 
 # ------------------------------------------------------------------ degradations

@@ -42,7 +42,29 @@ def fid_from_features(sr: np.ndarray, hr: np.ndarray) -> float:
     # FID is a squared distance. With rank-deficient covariances (n <= d: e.g. 1,000 images of
     # 2,048-d features) the matrix square root in clean-fid's frechet_distance carries rounding
     # error that can push the value slightly below 0 (-2e-5 for identical sets); clamp at 0.
-    return max(0.0, float(fid_from_feats(sr, hr)))
+    try:
+        value = float(fid_from_feats(sr, hr))
+    except ValueError as e:
+        if "Imaginary component" not in str(e):
+            raise
+        # clean-fid refuses when sqrtm(S1 S2) of singular covariances comes out with an imaginary
+        # part > 1e-3 (rounding, not a real property: S1 S2 has real non-negative eigenvalues).
+        # Same quantity, computed stably: Tr((S1 S2)^½) = Σ √λ(S1^½ S2 S1^½), a PSD matrix.
+        value = _frechet_psd(sr, hr)
+    return max(0.0, value)
+
+
+def _frechet_psd(sr: np.ndarray, hr: np.ndarray) -> float:
+    """The Fréchet distance with the trace term from a symmetric PSD eigen-decomposition."""
+    mu1, mu2 = sr.mean(axis=0), hr.mean(axis=0)
+    s1, s2 = np.cov(sr, rowvar=False), np.cov(hr, rowvar=False)
+    w, v = np.linalg.eigh(s1)
+    root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T  # S1^½ (symmetric)
+    inner = root1 @ s2 @ root1
+    lam = np.linalg.eigvalsh((inner + inner.T) / 2)
+    tr_covmean = float(np.sqrt(np.clip(lam, 0.0, None)).sum())
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
 
 
 def kid_from_features(

@@ -201,3 +201,28 @@ def test_no_table1_system_is_folder_only():
     for name in ("stablesr", "resshift", "sinsr", "osediff", "dasr"):
         card = load_card(name)
         assert card.adapter == "command" and card.setup is not None and card.setup.files
+
+
+def test_launcher_seeds_torch_when_the_script_imports_it(tmp_path):
+    """ext_launch run --seed N: torch's generator is seeded as if before the script ran."""
+    import subprocess
+
+    from yonos_bench.models.command_setup import LAUNCHER
+
+    script = tmp_path / "draw.py"
+    script.write_text("import sys, random, torch\nprint(torch.randint(0, 10**9, (1,)).item(), random.random(), sys.argv[1:])\n")
+    outs = [
+        subprocess.run(
+            [sys.executable, str(LAUNCHER), "run", "--seed", str(s), "--", str(script), "-x", "a b"],
+            capture_output=True, text=True, check=True, cwd=tmp_path,
+        ).stdout.split(" ", 2)
+        for s in (5, 6)
+    ]  # fmt: skip
+    import random
+
+    assert int(outs[0][0]) == torch.randint(
+        0, 10**9, (1,), generator=torch.Generator().manual_seed(5)
+    ).item()
+    assert float(outs[0][1]) == random.Random(5).random()
+    assert outs[0][0] != outs[1][0]
+    assert outs[0][2].strip() == "['-x', 'a b']"

@@ -25,12 +25,37 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import runpy
 import shutil
 import sys
 import tempfile
 import uuid
+
+
+class _SeedTorchOnImport:
+    """A meta-path finder that seeds torch right after the script imports it (the same
+    state as seeding before, without importing torch for scripts that never use it)."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "torch":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("torch")
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module, seed = spec.loader.exec_module, self.seed
+
+        def exec_and_seed(module):
+            exec_module(module)
+            module.manual_seed(seed)  # every device, CUDA included
+
+        spec.loader.exec_module = exec_and_seed
+        return spec
 
 
 def _seed(seed: int) -> None:
@@ -43,12 +68,10 @@ def _seed(seed: int) -> None:
         numpy.random.seed(seed)
     except ImportError:
         pass
-    try:
-        import torch
-
-        torch.manual_seed(seed)  # every device, CUDA included
-    except ImportError:
-        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+    else:
+        sys.meta_path.insert(0, _SeedTorchOnImport(seed))
 
 
 def _run_script(script: str, args: list[str]) -> None:

@@ -78,7 +78,11 @@ def test_stablesr_runs_the_readme_line_with_the_papers_settings(checkout):
     assert len(runs) == 2 and {r["cwd"] for r in runs} == {str(root)}
     a = runs[0]["args"]
     assert (a["ddpm_steps"], a["dec_w"], a["colorfix_type"], a["upscale"], a["precision"]) == (
-        200, 0.5, "adain", 4.0, "autocast"
+        200,
+        0.5,
+        "adain",
+        4.0,
+        "autocast",
     )
     assert a["config"] == "configs/stableSRNew/v2-finetune_text_T_512.yaml" and a["n_samples"] == 1
     assert a["ckpt"] == str(root / "stablesr_000117.ckpt")
@@ -92,13 +96,17 @@ def test_resshift_steps_choose_the_released_version(checkout):
     root, log = checkout("resshift")
     m = load_model("resshift")
     lr = _lr(1)
-    torch.testing.assert_close(m.upscale(lr, seeds=[7], names=["x"])[0], _expected(lr[0], 7 + 4), atol=0, rtol=0)
+    torch.testing.assert_close(
+        m.upscale(lr, seeds=[7], names=["x"])[0], _expected(lr[0], 7 + 4), atol=0, rtol=0
+    )
     torch.testing.assert_close(
         m.upscale(lr, seeds=[7], names=["x"], steps=15)[0], _expected(lr[0], 7 + 15), atol=0, rtol=0
     )
     assert [r["args"]["version"] for r in _runs(log)] == ["v3", "v1"]
     assert _runs(log)[0]["args"]["chop_size"] == 512 and _runs(log)[0]["args"]["chop_stride"] == 448
-    with pytest.raises(ValueError, match=r"'resshift' runs only with steps 4, 15 \(the released checkpoints\), got 7"):
+    with pytest.raises(
+        ValueError, match=r"'resshift' runs only with steps 4, 15 \(the released checkpoints\), got 7"
+    ):
         m.upscale(lr, seeds=[7], names=["x"], steps=7)
     (root / "weights" / "resshift_realsrx4_s15_v1.pth").unlink()
     m.upscale(lr, seeds=[7], names=["x"])  # 4 steps need only v3
@@ -122,7 +130,9 @@ def test_sinsr_runs_one_step_and_skips_the_authors_evaluation(checkout):
     # the authors' line as is: their evaluate() needs the network
     plain = load_card("sinsr").options["command"].replace("{launcher} run --stub evaluate:evaluate -- ", "")
     m = load_model("sinsr", options={"command": plain})
-    with pytest.raises(YonosError, match=r"(?s)exited with status 1.*pyiqa: downloading clipiqa weights failed"):
+    with pytest.raises(
+        YonosError, match=r"(?s)exited with status 1.*pyiqa: downloading clipiqa weights failed"
+    ):
         m.upscale(lr[:1], seeds=[1], names=["p0"])
 
 
@@ -132,7 +142,9 @@ def test_osediff_is_seeded_by_the_launcher(checkout):
     lr = _lr(2)
     y = m.upscale(lr, seeds=[11, 12], names=["q0", "q1"])
     for i, seed in enumerate([11, 12]):  # the stand-in draws np.random.randint(0, 50) once
-        torch.testing.assert_close(y[i], _expected(lr[i], np.random.RandomState(seed).randint(0, 50)), atol=0, rtol=0)
+        torch.testing.assert_close(
+            y[i], _expected(lr[i], np.random.RandomState(seed).randint(0, 50)), atol=0, rtol=0
+        )
     torch.testing.assert_close(m.upscale(lr[1:], seeds=[12], names=["q1"]), y[1:], atol=0, rtol=0)
 
 
@@ -178,7 +190,9 @@ def test_models_show_gives_the_setup_recipe(checkout, monkeypatch):
     r = runner.invoke(app, ["models", "show", "resshift", "--json"])
     assert r.exit_code == 0, r.output
     s = json.loads(r.output)["setup"]
-    assert s["clone"].startswith("git clone https://github.com/zsyOAOA/ResShift && git -C ResShift checkout 3ce1d81e")
+    assert s["clone"].startswith(
+        "git clone https://github.com/zsyOAOA/ResShift && git -C ResShift checkout 3ce1d81e"
+    )
     assert s["checkout_env"] == "RESSHIFT_DIR" and s["checkout"] is None
     assert [f["steps"] for f in s["files"]] == [4, 15, None]
     assert all(f["url"].startswith("https://github.com/zsyOAOA/ResShift/releases/") for f in s["files"])
@@ -188,13 +202,20 @@ def test_models_show_gives_the_setup_recipe(checkout, monkeypatch):
     out = r.output
     assert "Clone: git clone https://github.com/cswry/OSEDiff" in out and "$OSEDIFF_DIR" in out
     assert "DAPE.pth" in out and "set $OSEDIFF_DAPE to move it" in out and "[present]" in out
-    assert "Why the command differs from the authors' line" in out and "Verify: yonos-bench run sample -m osediff" in out
+    assert (
+        "Why the command differs from the authors' line" in out
+        and "Verify: yonos-bench run sample -m osediff" in out
+    )
 
 
 def test_no_table1_system_is_folder_only():
     from .test_cards import METHOD_TO_CARD, _csv
 
-    table1 = {METHOD_TO_CARD[r["method"]] for r in _csv("paper_tables.csv") if r["table"] == "table1" and r["method"] != "YONOS"}
+    table1 = {
+        METHOD_TO_CARD[r["method"]]
+        for r in _csv("paper_tables.csv")
+        if r["table"] == "table1" and r["method"] != "YONOS"
+    }
     adapters = {n: load_card(n).adapter for n in table1}
     assert {"stablesr", "resshift", "dasr", "femasr"} <= set(adapters)
     assert "folder" not in adapters.values(), adapters
@@ -210,7 +231,9 @@ def test_launcher_seeds_torch_when_the_script_imports_it(tmp_path):
     from yonos_bench.models.command_setup import LAUNCHER
 
     script = tmp_path / "draw.py"
-    script.write_text("import sys, random, torch\nprint(torch.randint(0, 10**9, (1,)).item(), random.random(), sys.argv[1:])\n")
+    script.write_text(
+        "import sys, random, torch\nprint(torch.randint(0, 10**9, (1,)).item(), random.random(), sys.argv[1:])\n"
+    )
     outs = [
         subprocess.run(
             [sys.executable, str(LAUNCHER), "run", "--seed", str(s), "--", str(script), "-x", "a b"],
@@ -220,9 +243,22 @@ def test_launcher_seeds_torch_when_the_script_imports_it(tmp_path):
     ]  # fmt: skip
     import random
 
-    assert int(outs[0][0]) == torch.randint(
-        0, 10**9, (1,), generator=torch.Generator().manual_seed(5)
-    ).item()
+    assert int(outs[0][0]) == torch.randint(0, 10**9, (1,), generator=torch.Generator().manual_seed(5)).item()
     assert float(outs[0][1]) == random.Random(5).random()
     assert outs[0][0] != outs[1][0]
     assert outs[0][2].strip() == "['-x', 'a b']"
+
+
+def test_runner_sweeps_resshift_over_its_two_releases(checkout, tmp_path):
+    from yonos_bench.runs.runner import OptionError, RunOptions, run_benchmark
+
+    _, log = checkout("resshift")
+    opts = RunOptions(
+        metrics=("psnr-y",), data_root=tmp_path / "data", results_root=tmp_path / "results",
+        limit=2, progress=False, device="cpu",
+    )  # fmt: skip
+    with pytest.raises(OptionError, match=r"--steps 7: model 'resshift' runs only with steps 4, 15"):
+        run_benchmark("sample", ["resshift"], steps=(7,), options=opts)
+    outcomes = run_benchmark("sample", ["resshift"], steps=(4, 15), options=opts)
+    assert [o.result["steps"] for o in outcomes] == [4, 15]
+    assert [r["args"]["version"] for r in _runs(log)] == ["v3", "v3", "v1", "v1"]  # one run per image

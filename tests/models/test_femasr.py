@@ -72,5 +72,8 @@ def test_femasr_without_the_extra_is_one_clear_message(femasr_weights, monkeypat
         return real_import(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_extra)
-    with pytest.raises(YonosError, match=r"'femasr' needs the architectures of spandrel-extra-arches: pip install 'yonos-bench\[femasr\]'"):
+    with pytest.raises(
+        YonosError,
+        match=r"'femasr' needs the architectures of spandrel-extra-arches: pip install 'yonos-bench\[femasr\]'",
+    ):
         load_model("femasr", weights_dir=femasr_weights[0])

@@ -23,7 +23,7 @@ _STATE_HELP = {
     "partial": "some weight files missing",
     "none": "needs no weights",
     "outputs": "reads outputs you produce with the authors' code (option outputs=DIR)",
-    "external": "runs an external command",
+    "external": "runs the authors' code or another command (models show NAME: the setup recipe)",
     "paper-only": "published numbers only; cannot run",
 }
 

@@ -144,6 +144,15 @@ def command_takes_steps(options: Mapping[str, Any]) -> bool:
     )
 
 
+def command_allowed_steps(options: Mapping[str, Any]) -> tuple[int, ...]:
+    """The only step counts a command card runs with (``()``: any): ``allowed_steps``
+    intersected with the keys of every ``step_values`` field."""
+    allowed = set(options.get("allowed_steps") or [])
+    for by_steps in (options.get("step_values") or {}).values():
+        allowed = (allowed & set(by_steps)) if allowed else set(by_steps)
+    return tuple(sorted(allowed))
+
+
 @dataclass(frozen=True)
 class ModelCard:
     name: str

@@ -44,6 +44,7 @@ import torch
 from yonos_bench.core.errors import WeightsMissingError, YonosError
 from yonos_bench.core.imageio import to_uint8, write_png
 from yonos_bench.models.base import ScaleMismatchError, SRModelBase
+from yonos_bench.models.card import command_allowed_steps
 from yonos_bench.models.folder import OutputMatcher, expand_path, read_output
 
 FIELDS = ("input", "output", "scale", "steps", "seed")
@@ -96,10 +97,7 @@ class CommandModel(SRModelBase):
         self.name = name
         self.scale = int(scale)
         self.step_values = step_values
-        allowed = set(allowed_steps or [])
-        for by_steps in step_values.values():
-            allowed = (allowed & set(by_steps)) if allowed else set(by_steps)
-        self.allowed_steps = tuple(sorted(allowed))
+        self.allowed_steps = command_allowed_steps({"allowed_steps": allowed_steps, "step_values": step_values})
         self.supports_steps = "steps" in fields or bool(self.allowed_steps)
         self.default_steps = default_steps if self.supports_steps else None
         if self.supports_steps and default_steps is None:

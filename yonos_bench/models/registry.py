@@ -21,12 +21,13 @@ from yonos_bench.models.card import (
     ADAPTER_MODULES,
     MODELS_SUBDIR,
     PACKAGE_PREFIX,
-    HFRepo,
     CommandSetup,
+    HFRepo,
     ModelCard,
     PipelineFolder,
     Reported,
     SetupFile,
+    command_allowed_steps,
     command_takes_steps,
 )
 from yonos_bench.models.card_schema import (  # noqa: F401  (ADAPTER_OPTIONS, CONTEXTS, EXTRA_METRICS re-exported)
@@ -189,11 +190,9 @@ def _check_adapter_rules(c: dict, where: str) -> None:
     if a == "command" and command_takes_steps(opts) != (steps is not None):
         fail("steps", "must be set exactly when the command takes steps ({steps}, allowed_steps or step_values).")
     if a == "command" and steps is not None:
-        allowed = set(opts.get("allowed_steps") or [])
-        for by_steps in (opts.get("step_values") or {}).values():
-            allowed = (allowed & set(by_steps)) if allowed else set(by_steps)
+        allowed = command_allowed_steps(opts)
         if allowed and steps not in allowed:
-            fail("steps", f"is {steps} but the command runs only with steps {sorted(allowed)}.")
+            fail("steps", f"is {steps} but the command runs only with steps {list(allowed)}.")
     if "setup" in c and a != "command":
         fail("setup", f"is only for adapter 'command', not '{a}'.")
 

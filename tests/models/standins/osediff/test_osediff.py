@@ -47,4 +47,6 @@ if __name__ == "__main__":
         bname = os.path.basename(image_name)
         with open(f"{txt_path}/{bname.split('.')[0]}.txt", "w", encoding="utf-8") as f:
             f.write("a photo, ")
-        upscale_file(image_name, os.path.join(args.output_dir, bname), args.upscale, int(np.random.randint(0, 50)))
+        upscale_file(
+            image_name, os.path.join(args.output_dir, bname), args.upscale, int(np.random.randint(0, 50))
+        )

@@ -3,7 +3,6 @@ under ./weights named as the real script names them (it downloads missing ones: 
 fails, as it does offline), outputs <stem>.png in -o (sampler.py)."""
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -21,7 +20,10 @@ parser.add_argument("-v", "--version", type=str, default="v1", choices=["v1", "v
 parser.add_argument("--chop_size", type=int, default=512, choices=[512, 256, 64])
 parser.add_argument("--chop_stride", type=int, default=-1)
 parser.add_argument(
-    "--task", type=str, default="realsr", choices=["realsr", "bicsr", "inpaint_imagenet", "inpaint_face", "faceir"]
+    "--task",
+    type=str,
+    default="realsr",
+    choices=["realsr", "bicsr", "inpaint_imagenet", "inpaint_face", "faceir"],
 )
 args = parser.parse_args()
 log("resshift", args)
@@ -31,8 +33,10 @@ assert args.scale == 4, "We only support the 4x super-resolution now!"
 ckpt = Path("./weights") / f"resshift_{args.task}x{args.scale}_s{_STEP[args.version]}_{args.version}.pth"
 for p in (ckpt, Path("./weights") / "autoencoder_vq_f4.pth"):
     if not p.exists():
-        sys.exit(f"Downloading: https://github.com/zsyOAOA/ResShift/releases/download/v2.0/{p.name} -> "
-                 "urlopen error [Errno -3] Temporary failure in name resolution")
+        sys.exit(
+            f"Downloading: https://github.com/zsyOAOA/ResShift/releases/download/v2.0/{p.name} -> "
+            "urlopen error [Errno -3] Temporary failure in name resolution"
+        )
 out = Path(args.out_path)
 out.mkdir(parents=True, exist_ok=True)
 for p in sorted(Path(args.in_path).rglob("*")):  # recursive folder dataset

@@ -19,7 +19,9 @@ parser.add_argument("--seed", type=int, default=12345)
 parser.add_argument("--one_step", action="store_true")
 parser.add_argument("--ckpt", type=str, default=None)
 parser.add_argument("--chop_size", type=int, default=512, choices=[512, 256])
-parser.add_argument("--task", type=str, default="SinSR", choices=["SinSR", "realsrx4", "bicsrx4_opencv", "bicsrx4_matlab"])
+parser.add_argument(
+    "--task", type=str, default="SinSR", choices=["SinSR", "realsrx4", "bicsrx4_opencv", "bicsrx4_matlab"]
+)
 parser.add_argument("--ddim", action="store_true")
 
 

@@ -8,9 +8,9 @@ import sys
 from os import path as osp
 
 import yaml
+from standin_common import log, upscale_file
 
 import basicsr  # noqa: F401  (the real script imports basicsr.*: the checkout must be on sys.path)
-from standin_common import log, upscale_file
 
 
 def test_pipeline(root_path):
@@ -38,7 +38,9 @@ def test_pipeline(root_path):
         os.makedirs(vis, exist_ok=True)
         for fname in sorted(os.listdir(ds["dataroot_lq"])):
             img_name = osp.splitext(osp.basename(fname))[0]
-            upscale_file(osp.join(ds["dataroot_lq"], fname), osp.join(vis, f"{img_name}_{suffix}.png"), opt["scale"], 0)
+            upscale_file(
+                osp.join(ds["dataroot_lq"], fname), osp.join(vis, f"{img_name}_{suffix}.png"), opt["scale"], 0
+            )
 
 
 if __name__ == "__main__":

@@ -262,3 +262,60 @@ def test_runner_sweeps_resshift_over_its_two_releases(checkout, tmp_path):
     outcomes = run_benchmark("sample", ["resshift"], steps=(4, 15), options=opts)
     assert [o.result["steps"] for o in outcomes] == [4, 15]
     assert [r["args"]["version"] for r in _runs(log)] == ["v3", "v3", "v1", "v1"]  # one run per image
+
+
+CMD_CARD = """\
+name: c
+adapter: command
+scale: 4
+steps: 4
+description: d
+citation: c
+license: l
+options:
+  command: "{python} run.py -i {input} -o {output} --version {version}"
+  step_values: {version: {4: v3, 15: v1}}
+setup:
+  repo: https://example.org/r
+  commit: 0123456789abcdef0123456789abcdef01234567
+  checkout_env: R_DIR
+  python_env: R_PYTHON
+  install: ["pip install -e ."]
+  verify: "yonos-bench run sample -m c --limit 2"
+  source: "README"
+  files:
+    - {name: w.pth, path: weights/w.pth, url: "https://example.org/w.pth"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("steps: 4", "steps: 5", r"key 'steps' is 5 but the command runs only with steps \[4, 15\]"),
+        ("steps: 4", "steps: null", r"key 'steps' must be set exactly when the command takes steps"),
+        ("commit: 0123456789abcdef0123456789abcdef01234567", "commit: main", r"'setup\.commit' must be a full 40-digit"),
+        ("checkout_env: R_DIR", "checkout_env: r-dir", r"'setup\.checkout_env' must be an environment variable name"),
+        ("url: \"https://example.org/w.pth\"", "url: null", r"'setup\.files\[0\]\.note' is required when url is null"),
+        ("{4: v3, 15: v1}", "{4: 3}", r"'options\.step_values' field 'version': keys must be step counts"),
+        ("  source: \"README\"\n", "", r"missing required key 'setup\.source'"),
+        ("adapter: command", "adapter: folder", r"unknown key 'options\.command' for adapter 'folder'"),
+    ],
+)
+def test_bad_command_cards_name_the_key(old, new, message):
+    from yonos_bench.core.errors import SpecError
+    from yonos_bench.models.registry import parse_card
+
+    assert old in CMD_CARD
+    parse_card(CMD_CARD, "c.yaml", protocols=set())
+    with pytest.raises(SpecError, match=message):
+        parse_card(CMD_CARD.replace(old, new), "c.yaml", protocols=set())
+
+
+def test_setup_only_for_command_cards():
+    from yonos_bench.core.errors import SpecError
+    from yonos_bench.models.registry import parse_card
+
+    text = CMD_CARD.replace("adapter: command", "adapter: paper-only").replace("steps: 4", "steps: null")
+    text = text.split("options:")[0] + "setup:" + text.split("setup:")[1]
+    with pytest.raises(SpecError, match=r"key 'setup' is only for adapter 'command', not 'paper-only'"):
+        parse_card(text, "c.yaml", protocols=set())

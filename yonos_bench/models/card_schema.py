@@ -96,9 +96,9 @@ ADAPTER_OPTIONS: Mapping[str, Mapping[str, tuple[tuple[type, ...], bool, Callabl
                 # the authors' checkout (overrides the card's setup.checkout_env)
                 "checkout": (_STR, True, None),
                 # models released for fixed step counts only (SinSR, OSEDiff: [1])
-                "allowed_steps": ((list,), False, _int_list),
+                "allowed_steps": (list, False, _int_list),
                 # template fields whose value depends on the steps: {version: {4: v3, 15: v1}}
-                "step_values": ((dict,), False, _step_values),
+                "step_values": (dict, False, _step_values),
             },
             "paper-only": {},
         }

@@ -299,6 +299,8 @@ setup:
         ("{4: v3, 15: v1}", "{4: 3}", r"'options\.step_values' field 'version': keys must be step counts"),
         ("  source: \"README\"\n", "", r"missing required key 'setup\.source'"),
         ("adapter: command", "adapter: folder", r"unknown key 'options\.command' for adapter 'folder'"),
+        ("--version {version}", "--version {version} --ckpt {ckpt}", r"uses unknown field\(s\) \{ckpt\}; known here"),
+        ("url: \"https://example.org/w.pth\"}", "url: \"https://example.org/w.pth\", field: w}", r"'setup\.files\[0\]\.field' is \{w\} but options\.command does not use it"),
     ],
 )
 def test_bad_command_cards_name_the_key(old, new, message):

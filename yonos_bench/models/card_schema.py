@@ -127,6 +127,9 @@ TOP_KEYS = {
     "notes": (list, False, False),
     "setup": (dict, False, False),
 }
+#: Template fields the command adapter fills per run, and those a ``setup:`` provides.
+COMMAND_FIELDS = ("input", "output", "scale", "steps", "seed")
+SETUP_TEMPLATE_FIELDS = ("python", "launcher", "checkout")
 #: ``setup:`` of a command card: how to get and check the authors' code (``models show``).
 SETUP_KEYS = {
     "repo": (_STR, False, True),  # git URL to clone

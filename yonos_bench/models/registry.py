@@ -32,6 +32,7 @@ from yonos_bench.models.card import (
 )
 from yonos_bench.models.card_schema import (  # noqa: F401  (ADAPTER_OPTIONS, CONTEXTS, EXTRA_METRICS re-exported)
     ADAPTER_OPTIONS,
+    COMMAND_FIELDS,
     CONTEXTS,
     ENV_RE,
     EXTRA_METRICS,
@@ -41,6 +42,7 @@ from yonos_bench.models.card_schema import (  # noqa: F401  (ADAPTER_OPTIONS, CO
     REPORTED_KEYS,
     SETUP_FILE_KEYS,
     SETUP_KEYS,
+    SETUP_TEMPLATE_FIELDS,
     SHA_RE,
     TOP_KEYS,
     WEIGHT_KEYS,
@@ -197,6 +199,31 @@ def _check_adapter_rules(c: dict, where: str) -> None:
         fail("setup", f"is only for adapter 'command', not '{a}'.")
 
 
+def _check_command_fields(options, setup, where: str) -> None:
+    """Every template field is one the adapter or the setup fills, and every setup file
+    with a ``field`` is used (so a card cannot drift from its own recipe)."""
+    import string
+
+    try:
+        used = {f for _, f, _, _ in string.Formatter().parse(options["command"]) if f is not None}
+    except ValueError as e:
+        raise SpecError(f"{where}: key 'options.command' is a malformed template: {e}") from None
+    known = set(COMMAND_FIELDS) | set(options.get("step_values") or {})
+    if setup is not None:
+        known |= set(SETUP_TEMPLATE_FIELDS) | {f.field for f in setup.files if f.field}
+        for i, f in enumerate(setup.files):
+            if f.field and f.field not in used:
+                raise SpecError(
+                    f"{where}: key 'setup.files[{i}].field' is {{{f.field}}} but options.command does not use it."
+                )
+    unknown = sorted(used - known)
+    if unknown:
+        raise SpecError(
+            f"{where}: key 'options.command' uses unknown field(s) {', '.join('{' + u + '}' for u in unknown)}; "
+            f"known here: {', '.join(sorted(known))}."
+        )
+
+
 def _parse_setup(data: dict, where: str) -> CommandSetup:
     s = check_mapping(data, SETUP_KEYS, where, "setup.")
     for key in ("checkout_env", "python_env"):
@@ -275,6 +302,8 @@ def parse_card(text: str, where: str, *, protocols: set[str] | None = None) -> M
         _check_package_folder(p["folder"], where)
         pipe = PipelineFolder(p["folder"], p.get("env"))
     setup = _parse_setup(c["setup"], where) if "setup" in c else None
+    if c["adapter"] == "command":
+        _check_command_fields(options, setup, where)
     reported = _parse_reported(
         c.get("reported", []), where, protocols if protocols is not None else _known_protocols()
     )

@@ -81,6 +81,7 @@ class CommandModel(SRModelBase):
         allowed_steps=None,
         step_values=None,
         required_files=(),
+        failure_hint="",
     ):
         step_values = {k: dict(v) for k, v in (step_values or {}).items()}
         fields = template_fields(template)
@@ -104,6 +105,7 @@ class CommandModel(SRModelBase):
             raise ValueError("steps: a command using {steps} needs a default number of steps on its card")
         # (path, steps or None, message): checked before each run needing them
         self.required_files = tuple(required_files)
+        self.failure_hint = failure_hint  # appended to a non-zero exit (where the setup is)
         self.per_image = "seed" in fields
         self.outputs_template = outputs_template
         self.cwd = expand_path(cwd) if cwd else None
@@ -172,7 +174,7 @@ class CommandModel(SRModelBase):
                 ) from None
             if proc.returncode != 0:
                 raise YonosError(
-                    f"Model '{self.name}': `{shown}` exited with status {proc.returncode}.\n"
+                    f"Model '{self.name}': `{shown}` exited with status {proc.returncode}.{self.failure_hint}\n"
                     f"--- stderr (last lines) ---\n{_tail(proc.stderr)}"
                 )
             if not any(p.is_file() for p in outp.rglob("*")):
@@ -198,6 +200,7 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> CommandM
     template = options["command"]
     cwd = options.get("cwd")
     required: list = []
+    hint = ""
     if card.setup is not None:
         from yonos_bench.models.command_setup import resolve_setup
 
@@ -205,6 +208,10 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> CommandM
         template = resolved.fill(template)
         cwd = str(resolved.checkout)
         required = resolved.deferred
+        hint = (
+            f" It ran in {resolved.checkout} with ${card.setup.python_env}={resolved.values['python']}; "
+            f"check the setup: yonos-bench models show {card.name}"
+        )
     if scale is not None and scale != card.scale and "{scale}" not in template:
         raise ScaleMismatchError(
             f"Model '{card.name}' runs a fixed x{card.scale} command (no {{scale}} in its template) but x{scale} is needed."
@@ -220,4 +227,5 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> CommandM
         allowed_steps=options.get("allowed_steps"),
         step_values=options.get("step_values"),
         required_files=required,
+        failure_hint=hint,
     )

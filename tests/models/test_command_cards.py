@@ -103,6 +103,7 @@ def test_resshift_steps_choose_the_released_version(checkout):
         m.upscale(lr, seeds=[7], names=["x"], steps=15)[0], _expected(lr[0], 7 + 15), atol=0, rtol=0
     )
     assert [r["args"]["version"] for r in _runs(log)] == ["v3", "v1"]
+    assert m.input_files == tuple(root / "weights" / f.name for f in load_card("resshift").setup.files)
     assert _runs(log)[0]["args"]["chop_size"] == 512 and _runs(log)[0]["args"]["chop_stride"] == 448
     with pytest.raises(
         ValueError, match=r"'resshift' runs only with steps 4, 15 \(the released checkpoints\), got 7"

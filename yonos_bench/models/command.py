@@ -82,6 +82,7 @@ class CommandModel(SRModelBase):
         step_values=None,
         required_files=(),
         failure_hint="",
+        input_files=(),
     ):
         step_values = {k: dict(v) for k, v in (step_values or {}).items()}
         fields = template_fields(template)
@@ -106,6 +107,9 @@ class CommandModel(SRModelBase):
         # (path, steps or None, message): checked before each run needing them
         self.required_files = tuple(required_files)
         self.failure_hint = failure_hint  # appended to a non-zero exit (where the setup is)
+        # the checkpoints the command reads (setup files, fixed-path ones included): inputs of
+        # its results, listed for the cache key (which this module does not compute from them)
+        self.input_files = tuple(input_files)
         self.per_image = "seed" in fields
         self.outputs_template = outputs_template
         self.cwd = expand_path(cwd) if cwd else None
@@ -114,6 +118,10 @@ class CommandModel(SRModelBase):
         self.timeout_s = float(timeout_s)
         self.weights_digest = hashlib.sha256(f"{template}\0{self.cwd or ''}".encode()).hexdigest()
         self.info = {"adapter": "command", "command": template, "cwd": str(self.cwd or "")}
+        if self.step_values:
+            self.info["step_values"] = {k: dict(v) for k, v in self.step_values.items()}
+        if self.input_files:
+            self.info["input_files"] = [str(p) for p in self.input_files]
 
     def resolve_steps(self, steps):
         steps = super().resolve_steps(steps)
@@ -201,13 +209,14 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> CommandM
     cwd = options.get("cwd")
     required: list = []
     hint = ""
+    files: list = []
     if card.setup is not None:
         from yonos_bench.models.command_setup import resolve_setup
 
         resolved = resolve_setup(card, options)
         template = resolved.fill(template)
         cwd = str(resolved.checkout)
-        required = resolved.deferred
+        required, files = resolved.deferred, resolved.files
         hint = (
             f" It ran in {resolved.checkout} with ${card.setup.python_env}={resolved.values['python']}; "
             f"check the setup: yonos-bench models show {card.name}"
@@ -228,4 +237,5 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> CommandM
         step_values=options.get("step_values"),
         required_files=required,
         failure_hint=hint,
+        input_files=files,
     )

@@ -28,6 +28,7 @@ class ResolvedSetup:
     checkout: Path
     values: dict[str, str]  # template field -> value
     deferred: list[tuple[Path, int, str]] = field(default_factory=list)  # checked per run (steps)
+    files: list[Path] = field(default_factory=list)  # every setup file, fixed-path ones included
 
     def fill(self, template: str) -> str:
         for name, value in self.values.items():
@@ -95,6 +96,7 @@ def resolve_setup(card, options) -> ResolvedSetup:
         path, where = file_path(card, checkout, f)
         if f.field:
             values[f.field] = str(path)
+        out.files.append(path)
         message = _missing_file_message(card, f, path, where)
         if f.steps is not None:
             out.deferred.append((path, f.steps, message))

@@ -81,8 +81,9 @@ def test_every_card_validates_and_required_cards_exist():
         assert c.file.endswith(f"{c.name}.yaml")
         assert c.description and c.citation and c.license
     assert {cards[n].adapter for n in ("ldps", "gml-dps", "psld", "ldir", "p2l")} == {"paper-only"}
-    for n in ("stablesr", "resshift", "sinsr", "osediff", "dasr", "femasr"):
-        assert cards[n].adapter == "folder"
+    for n in ("stablesr", "resshift", "sinsr", "osediff", "dasr"):
+        assert cards[n].adapter == "command" and cards[n].setup is not None
+    assert cards["femasr"].adapter == "spandrel" and cards["femasr"].options["extra_arches"]
     assert cards["yonos-x8"].scale == 8 and cards["sd-sr-x8"].pipeline.env == "SD_SR_X8_PIPELINE"
 
 

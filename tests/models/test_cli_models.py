@@ -22,7 +22,7 @@ def test_models_list_shows_every_card_with_weights_status(tmp_path):
         "scale": 4, "steps": None, "weights": "missing", "reported": 12,
     }  # fmt: skip
     assert rows["bicubic"]["weights"] == "none" and rows["p2l"]["weights"] == "paper-only"
-    assert rows["stablesr"]["weights"] == "outputs" and rows["ldm-x4"]["steps"] == 200
+    assert rows["seesr"]["weights"] == "outputs" and rows["stablesr"]["weights"] == "external" and rows["ldm-x4"]["steps"] == 200
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "RealESRGAN_x4plus.pth").write_bytes(b"x")
     r = runner.invoke(app, ["models", "list", "--weights-dir", str(tmp_path), "--json"])

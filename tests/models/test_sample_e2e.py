@@ -38,13 +38,13 @@ def test_outputs_made_elsewhere_are_evaluated_on_the_sample_pairs(tmp_path, monk
     data = tmp_path / "data"
     prepared = prepare(load_protocol("sample"), data, progress=False)
     pairs = prepared.pairs[:5]
-    out = tmp_path / "stablesr-outputs"
+    out = tmp_path / "seesr-outputs"
     out.mkdir()
     ids = [p.id for p in pairs]
     subprocess.run(
         [sys.executable, "-c", OTHER_CODEBASE, str(prepared.path / "lr"), str(out), *ids], check=True
     )
-    monkeypatch.setenv("YONOS_OUTPUTS_STABLESR", str(out))
+    monkeypatch.setenv("YONOS_OUTPUTS_SEESR", str(out))
 
     opts = RunOptions(
         metrics=("psnr-y",),
@@ -54,10 +54,10 @@ def test_outputs_made_elsewhere_are_evaluated_on_the_sample_pairs(tmp_path, monk
         progress=False,
         device="cpu",
     )
-    [outcome] = run_benchmark("sample", ["stablesr"], options=opts)
+    [outcome] = run_benchmark("sample", ["seesr"], options=opts)
 
     res = outcome.result
-    assert res["model"]["name"] == "stablesr" and res["metrics"]["psnr-y"]["n"] == 5
+    assert res["model"]["name"] == "seesr" and res["metrics"]["psnr-y"]["n"] == 5
     want = np.mean([_psnr_y(read_rgb8(out / f"{p.id}.png"), read_rgb8(p.hr_path)) for p in pairs])
     assert abs(res["metrics"]["psnr-y"]["mean"] - want) < 1e-3
     for p in pairs:  # the cell's SR images are exactly the files produced elsewhere

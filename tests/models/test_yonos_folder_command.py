@@ -74,12 +74,12 @@ def test_folder_adapter_matches_by_pair_id(tmp_path):
     ids = ["a_p00", "a_p01", "b_p00"]
     lr = _x(3, 5, 6)
     truth = _outputs(tmp_path / "out", ids, lr)
-    m = load_model("stablesr", options={"outputs": str(tmp_path / "out")}, scale=4)
+    m = load_model("seesr", options={"outputs": str(tmp_path / "out")}, scale=4)
     assert m.needs_names and not m.supports_steps and len(m.weights_digest) == 64
     m.check_names(ids)
     y = m.upscale(lr[[2, 0]], seeds=[0, 0], names=["b_p00", "a_p00"])
     assert torch.equal(y[0], truth["b_p00"]) and torch.equal(y[1], truth["a_p00"])
-    with pytest.raises(ValueError, match=r"names: model 'stablesr' reads outputs by pair id"):
+    with pytest.raises(ValueError, match=r"names: model 'seesr' reads outputs by pair id"):
         m.upscale(lr[:1], seeds=[0])
 
 
@@ -87,14 +87,14 @@ def test_folder_missing_extra_and_wrong_size_are_named(tmp_path):
     ids = ["a_p00", "a_p01", "b_p00"]
     lr = _x(1, 5, 6)
     _outputs(tmp_path / "out", ["a_p00", "b_p00", "zzz"], lr, size_of="b_p00")
-    m = load_model("resshift", options={"outputs": str(tmp_path / "out")})
+    m = load_model("pasd", options={"outputs": str(tmp_path / "out")})
     with pytest.raises(
         DataMissingError, match=r"lacks 1 of 3 outputs: a_p01 \(e\.g\. looked for a_p01\.<png\|jpg"
     ):
         m.check_names(ids)
     with pytest.raises(YonosError, match=r"holds 1 image\(s\) that match no pair: zzz\.png"):
         m.check_names(["a_p00", "b_p00"])
-    load_model("resshift", options={"outputs": str(tmp_path / "out"), "allow_extra": True}).check_names(
+    load_model("pasd", options={"outputs": str(tmp_path / "out"), "allow_extra": True}).check_names(
         ["a_p00", "b_p00"]
     )
     with pytest.raises(ImageError, match=r"b_p00\.png is 24x24 \(WxH\) but x4 of its 6x5 LR must be 24x20"):
@@ -106,35 +106,35 @@ def test_folder_missing_extra_and_wrong_size_are_named(tmp_path):
 def test_folder_template_map_and_ambiguity(tmp_path):
     lr = _x(1, 4, 4)
     truth = _outputs(tmp_path / "t", ["x1"], lr, name="{id}_out.png")
-    m = load_model("sinsr", options={"outputs": str(tmp_path / "t"), "template": "{id}_out.png"})
+    m = load_model("diffbir", options={"outputs": str(tmp_path / "t"), "template": "{id}_out.png"})
     assert torch.equal(m.upscale(lr, seeds=[0], names=["x1"])[0], truth["x1"])
     (tmp_path / "m").mkdir()
     truth = _outputs(tmp_path / "m" / "imgs", ["weird name"], lr)
     (tmp_path / "m" / "map.csv").write_text("id,file\nx1,imgs/weird name.png\n")
-    m = load_model("sinsr", options={"outputs": str(tmp_path / "m"), "map": "map.csv"})
+    m = load_model("diffbir", options={"outputs": str(tmp_path / "m"), "map": "map.csv"})
     assert torch.equal(m.upscale(lr, seeds=[0], names=["x1"])[0], truth["weird name"])
     (tmp_path / "bad.csv").write_text("name,path\nx1,a.png\n")
     with pytest.raises(YonosError, match=r"expected a CSV with exactly the columns id,file"):
-        load_model("sinsr", options={"outputs": str(tmp_path / "m"), "map": str(tmp_path / "bad.csv")})
+        load_model("diffbir", options={"outputs": str(tmp_path / "m"), "map": str(tmp_path / "bad.csv")})
     _outputs(tmp_path / "amb", ["x1"], lr)
     shutil.copy(tmp_path / "amb" / "x1.png", tmp_path / "amb" / "x1.jpg")
-    m = load_model("sinsr", options={"outputs": str(tmp_path / "amb")})
+    m = load_model("diffbir", options={"outputs": str(tmp_path / "amb")})
     with pytest.raises(YonosError, match=r"pair 'x1' matches 2 files \(x1\.jpg, x1\.png\)"):
         m.upscale(lr, seeds=[0], names=["x1"])
     with pytest.raises(ValueError, match=r"template: must contain '\{id\}' exactly once"):
-        load_model("sinsr", options={"outputs": str(tmp_path / "amb"), "template": "{name}.png"})
+        load_model("diffbir", options={"outputs": str(tmp_path / "amb"), "template": "{name}.png"})
 
 
 def test_folder_needs_an_outputs_folder_and_scale(tmp_path, monkeypatch):
     with pytest.raises(
-        YonosError, match=r"'osediff' is evaluated from outputs made by its own code.*outputs=DIR"
+        YonosError, match=r"'tsd-sr' is evaluated from outputs made by its own code.*outputs=DIR"
     ):
-        load_model("osediff")
+        load_model("tsd-sr")
     with pytest.raises(DataMissingError, match=r"Outputs folder not found: .*nope"):
-        load_model("osediff", options={"outputs": str(tmp_path / "nope")})
+        load_model("tsd-sr", options={"outputs": str(tmp_path / "nope")})
     monkeypatch.delenv("SOME_UNSET_VAR", raising=False)
     with pytest.raises(YonosError, match=r"uses an environment variable that is not set"):
-        load_model("osediff", options={"outputs": "$SOME_UNSET_VAR/out"})
+        load_model("tsd-sr", options={"outputs": "$SOME_UNSET_VAR/out"})
     _outputs(tmp_path / "plain", ["p"], _x(1, 3, 3), scale=2)
     with pytest.raises(ValueError, match=r"scale: a folder of outputs .* needs the scale"):
         load_model(tmp_path / "plain")

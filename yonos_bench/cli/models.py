@@ -23,7 +23,7 @@ _STATE_HELP = {
     "partial": "some weight files missing",
     "none": "needs no weights",
     "outputs": "reads outputs you produce with the authors' code (option outputs=DIR)",
-    "external": "runs an external command",
+    "external": "runs the authors' code or another command (models show NAME: the setup recipe)",
     "paper-only": "published numbers only; cannot run",
 }
 
@@ -119,6 +119,10 @@ def card_details(card, weights_dir) -> dict:
             "revision": card.hf_repo.revision,
             "folder": str(card.hf_repo.path(weights_dir)),
         }
+    if card.setup is not None:
+        from yonos_bench.models.command_setup import setup_recipe
+
+        details["setup"] = setup_recipe(card)
     if card.pipeline is not None:
         details["pipeline_folder"] = {
             "path": str(card.pipeline.path(weights_dir)),
@@ -126,6 +130,31 @@ def card_details(card, weights_dir) -> dict:
             "present": card.pipeline.is_present(weights_dir),
         }
     return details
+
+
+def _print_setup(c, name: str, s: dict) -> None:
+    """The recipe of a command card: clone, install, files, env vars, verify."""
+    p = lambda text="": c.print(text, markup=False)  # noqa: E731
+    p(f"Setup (runs the authors' code; command line from {s['source']})")
+    p(f"  1. Clone: {s['clone']}")
+    p("  2. Install (in the checkout, the authors' environment):")
+    for line in s["install"]:
+        p(f"       {line}")
+    where = f"{s['checkout']} (from {s['checkout_from']})" if s["checkout"] else "not set"
+    state = "present" if s["checkout_present"] else "MISSING"
+    p(f"  3. Checkout: ${s['checkout_env']} (or option checkout=DIR): {where} [{state if s['checkout'] else 'unset'}]")
+    p(f"     Interpreter: ${s['python_env']} = {s['python']}")
+    if s["files"]:
+        p("  4. Checkpoints:")
+    for f in s["files"]:
+        how = f"set ${f['env']} to move it" if f["env"] else "fixed path (the script's own)"
+        when = f", for {f['steps']}-step runs" if f["steps"] is not None else ""
+        p(f"     {f['name']}: {f['path']} [{f['state']}]{when}; {how}")
+        p(f"       download: {f['url'] or '-'}" + (f" ({f['note']})" if f["note"] else ""))
+    p(f"  5. Verify: {s['verify']}")
+    if s["workaround"]:
+        p(f"  Why the command differs from the authors' line: {s['workaround']}")
+    p(f"  Command template: {s['command']}")
 
 
 @app.command("show")
@@ -173,6 +202,8 @@ def show_cmd(
         )
         if w["note"]:
             c.print(f"  {w['note']}", markup=False)
+    if "setup" in d:
+        _print_setup(c, d["name"], d["setup"])
     for n in d["notes"]:
         c.print(f"Note: {n}", markup=False)
     if d["reported_numbers"]:

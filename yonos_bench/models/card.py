@@ -105,6 +105,55 @@ class HFRepo:
 
 
 @dataclass(frozen=True)
+class SetupFile:
+    """A checkpoint (or folder) the authors' command needs: default ``path`` (relative to
+    the checkout), the template ``field`` that receives it, the ``env`` var that moves it."""
+
+    name: str
+    path: str
+    url: str | None
+    field: str | None = None
+    env: str | None = None
+    note: str = ""
+    steps: int | None = None  # needed only for runs with this many steps
+    kind: str = "file"  # or "folder"
+
+
+@dataclass(frozen=True)
+class CommandSetup:
+    """How to get and check the authors' code for a ``command`` card (``models show``)."""
+
+    repo: str
+    commit: str
+    checkout_env: str
+    python_env: str
+    install: tuple[str, ...]
+    verify: str
+    source: str
+    files: tuple[SetupFile, ...] = ()
+    workaround: str = ""
+
+
+def command_takes_steps(options: Mapping[str, Any]) -> bool:
+    """A command card takes steps when its template uses ``{steps}`` or it lists the step
+    counts it was released for (``allowed_steps`` / ``step_values``)."""
+    return (
+        "{steps}" in str(options.get("command", ""))
+        or bool(options.get("allowed_steps"))
+        or bool(options.get("step_values"))
+    )
+
+
+def command_allowed_steps(options: Mapping[str, Any]) -> tuple[int, ...]:
+    """The only step counts a command card runs with (``()``: any): ``allowed_steps``
+    intersected with the keys of every ``step_values`` field."""
+    allowed = set(options.get("allowed_steps") or [])
+    for by_steps in (options.get("step_values") or {}).values():
+        allowed = (allowed & set(by_steps)) if allowed else set(by_steps)
+    return tuple(sorted(allowed))
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     adapter: str
@@ -122,6 +171,7 @@ class ModelCard:
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     reported: tuple[Reported, ...] = ()
     notes: tuple[str, ...] = ()
+    setup: CommandSetup | None = None
     file: str = ""  # the YAML it was read from ("" for cards built in code)
 
     @property
@@ -133,7 +183,7 @@ class ModelCard:
         if self.adapter in ("diffusers", "yonos"):
             return True
         if self.adapter == "command":
-            return "{steps}" in str(self.options.get("command", ""))
+            return command_takes_steps(self.options)
         return False
 
     def reported_for(self, protocol: str, metric: str | None = None) -> list[Reported]:

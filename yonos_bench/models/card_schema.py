@@ -44,12 +44,35 @@ def _min(lo):
     return check
 
 
+def _int_list(v):
+    if not v or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in v):
+        return "must be a non-empty list of positive integers"
+    return None
+
+
+def _step_values(v):
+    for field, by_steps in v.items():
+        if not isinstance(field, str) or not re.fullmatch(r"[a-z_][a-z0-9_]*", field):
+            return f"must map template field names (lowercase) to {{steps: value}}; bad field {field!r}"
+        if not isinstance(by_steps, dict) or not by_steps:
+            return f"field {field!r} must map step counts to values"
+        for k, val in by_steps.items():
+            if not isinstance(k, int) or isinstance(k, bool) or k < 1 or not isinstance(val, str):
+                return f"field {field!r}: keys must be step counts (positive integers), values strings"
+    return None
+
+
 #: Adapter options: name -> (accepted types, may be null, extra check or None).
 ADAPTER_OPTIONS: Mapping[str, Mapping[str, tuple[tuple[type, ...], bool, Callable | None]]] = (
     MappingProxyType(
         {
             "interp": {"method": (_STR, False, _one_of("bicubic", "lanczos"))},
-            "spandrel": {"tile": (_INT, True, _min(0)), "tile_overlap": (_INT, False, _min(0))},
+            "spandrel": {
+                "tile": (_INT, True, _min(0)),
+                "tile_overlap": (_INT, False, _min(0)),
+                "extra_arches": (_BOOL, False, None),  # needs spandrel-extra-arches (FeMaSR...)
+                "pad": (_STR, True, _one_of("femasr")),  # the authors' test-time padding
+            },
             "diffusers": {
                 "pipeline": (_STR, False, _one_of("ldm", "sd-upscaler")),
                 "eta": (_FLOAT, False, _min(0)),
@@ -70,6 +93,12 @@ ADAPTER_OPTIONS: Mapping[str, Mapping[str, tuple[tuple[type, ...], bool, Callabl
                 "outputs_template": (_STR, False, None),
                 "cwd": (_STR, True, None),
                 "timeout_s": (_FLOAT, False, _min(1)),
+                # the authors' checkout (overrides the card's setup.checkout_env)
+                "checkout": (_STR, True, None),
+                # models released for fixed step counts only (SinSR, OSEDiff: [1])
+                "allowed_steps": (list, False, _int_list),
+                # template fields whose value depends on the steps: {version: {4: v3, 15: v1}}
+                "step_values": (dict, False, _step_values),
             },
             "paper-only": {},
         }
@@ -96,6 +125,32 @@ TOP_KEYS = {
     "options": (dict, False, False),
     "reported": (list, False, False),
     "notes": (list, False, False),
+    "setup": (dict, False, False),
+}
+#: Template fields the command adapter fills per run, and those a ``setup:`` provides.
+COMMAND_FIELDS = ("input", "output", "scale", "steps", "seed")
+SETUP_TEMPLATE_FIELDS = ("python", "launcher", "checkout")
+#: ``setup:`` of a command card: how to get and check the authors' code (``models show``).
+SETUP_KEYS = {
+    "repo": (_STR, False, True),  # git URL to clone
+    "commit": (_STR, False, True),  # the commit the card's command line was read from
+    "checkout_env": (_STR, False, True),  # env var naming the checkout (the command's cwd)
+    "python_env": (_STR, False, True),  # env var naming the interpreter of the authors' environment
+    "install": (list, False, True),  # shell lines, in the checkout
+    "files": (list, False, False),  # checkpoints the command needs
+    "verify": (_STR, False, True),  # a command that checks the setup
+    "source": (_STR, False, True),  # where the command line comes from (README section, script)
+    "workaround": (_STR, False, False),  # why the command differs from the authors' line, if it does
+}
+SETUP_FILE_KEYS = {
+    "name": (_STR, False, True),
+    "path": (_STR, False, True),  # default location, relative to the checkout or absolute
+    "field": (_STR, True, False),  # template field that receives the path ({ckpt})
+    "env": (_STR, True, False),  # env var that overrides the location
+    "url": (_STR, True, True),
+    "note": (_STR, False, False),
+    "steps": (_INT, True, False),  # needed only when running with this many steps
+    "kind": (_STR, False, False),  # "file" (default) or "folder"
 }
 WEIGHT_KEYS = {
     "name": (_STR, False, True),

@@ -15,6 +15,19 @@ must be exactly ``scale ×`` the LR size. With ``{seed}`` the command runs once 
 with that image's seed (so an output never depends on the batch); otherwise once per batch.
 A non-zero exit, a timeout, or missing outputs raise an error quoting the end of the
 command's stderr. ``cwd`` sets the working directory (the other repository).
+
+Models released for fixed step counts list them: ``allowed_steps: [1]`` (SinSR, OSEDiff),
+or ``step_values: {version: {4: v3, 15: v1}}`` — a template field whose value follows the
+steps (ResShift's ``--version``); other step counts are refused before anything runs.
+
+Shipped cards for the authors' repositories carry a ``setup:`` section
+(:mod:`yonos_bench.models.command_setup`): the checkout (``$<NAME>_DIR`` or option
+``checkout``, the command's working directory), the interpreter of the authors'
+environment (``{python}``, ``$<NAME>_PYTHON``), each checkpoint (``{field}``, its own env
+var, default path inside the checkout) and ``{launcher}`` (:mod:`ext_launch`, for scripts
+that cannot take a folder or a seed as the adapter needs). These are resolved and checked
+when the model loads — a missing one is one message naming the env var and the URL — and
+written into the template before it is split, so the command line is concrete.
 """
 
 from __future__ import annotations
@@ -28,9 +41,10 @@ from pathlib import Path
 
 import torch
 
-from yonos_bench.core.errors import YonosError
+from yonos_bench.core.errors import WeightsMissingError, YonosError
 from yonos_bench.core.imageio import to_uint8, write_png
 from yonos_bench.models.base import ScaleMismatchError, SRModelBase
+from yonos_bench.models.card import command_allowed_steps
 from yonos_bench.models.folder import OutputMatcher, expand_path, read_output
 
 FIELDS = ("input", "output", "scale", "steps", "seed")
@@ -54,9 +68,25 @@ def _tail(text: str | bytes | None) -> str:
 
 
 class CommandModel(SRModelBase):
-    def __init__(self, name, template, scale, *, default_steps, outputs_template, cwd, timeout_s):
+    def __init__(
+        self,
+        name,
+        template,
+        scale,
+        *,
+        default_steps,
+        outputs_template,
+        cwd,
+        timeout_s,
+        allowed_steps=None,
+        step_values=None,
+        required_files=(),
+        failure_hint="",
+        input_files=(),
+    ):
+        step_values = {k: dict(v) for k, v in (step_values or {}).items()}
         fields = template_fields(template)
-        unknown = fields - set(FIELDS)
+        unknown = fields - set(FIELDS) - set(step_values)
         if unknown:
             raise ValueError(
                 f"command: unknown field(s) {sorted(unknown)} in {template!r}; allowed: {', '.join(FIELDS)}"
@@ -68,10 +98,18 @@ class CommandModel(SRModelBase):
         self.template = template
         self.name = name
         self.scale = int(scale)
-        self.supports_steps = "steps" in fields
+        self.step_values = step_values
+        self.allowed_steps = command_allowed_steps({"allowed_steps": allowed_steps, "step_values": step_values})
+        self.supports_steps = "steps" in fields or bool(self.allowed_steps)
         self.default_steps = default_steps if self.supports_steps else None
         if self.supports_steps and default_steps is None:
             raise ValueError("steps: a command using {steps} needs a default number of steps on its card")
+        # (path, steps or None, message): checked before each run needing them
+        self.required_files = tuple(required_files)
+        self.failure_hint = failure_hint  # appended to a non-zero exit (where the setup is)
+        # the checkpoints the command reads (setup files, fixed-path ones included): inputs of
+        # its results, listed for the cache key (which this module does not compute from them)
+        self.input_files = tuple(input_files)
         self.per_image = "seed" in fields
         self.outputs_template = outputs_template
         self.cwd = expand_path(cwd) if cwd else None
@@ -80,8 +118,27 @@ class CommandModel(SRModelBase):
         self.timeout_s = float(timeout_s)
         self.weights_digest = hashlib.sha256(f"{template}\0{self.cwd or ''}".encode()).hexdigest()
         self.info = {"adapter": "command", "command": template, "cwd": str(self.cwd or "")}
+        if self.step_values:
+            self.info["step_values"] = {k: dict(v) for k, v in self.step_values.items()}
+        if self.input_files:
+            self.info["input_files"] = [str(p) for p in self.input_files]
+
+    def resolve_steps(self, steps):
+        steps = super().resolve_steps(steps)
+        if self.allowed_steps and steps not in self.allowed_steps:
+            raise ValueError(
+                f"steps: model '{self.name}' runs only with steps {', '.join(map(str, self.allowed_steps))} "
+                f"(the released checkpoints), got {steps}"
+            )
+        return steps
+
+    def _check_files(self, steps) -> None:
+        for path, for_steps, message in self.required_files:
+            if (for_steps is None or for_steps == steps) and not path.exists():
+                raise WeightsMissingError(message)
 
     def _upscale(self, lr, steps, seeds, names):
+        self._check_files(steps)  # steps: already resolved by upscale()
         names = names if names is not None else [f"{i:06d}" for i in range(lr.shape[0])]
         if len(set(names)) != len(names):
             raise ValueError("names: pair ids in a batch must be unique")
@@ -107,6 +164,7 @@ class CommandModel(SRModelBase):
                 "steps": steps,
                 "seed": seed,
             }
+            values.update({f: by_steps[steps] for f, by_steps in self.step_values.items()})
             argv = [tok.format(**values) for tok in self.argv_template]
             shown = shlex.join(argv)
             try:
@@ -124,7 +182,7 @@ class CommandModel(SRModelBase):
                 ) from None
             if proc.returncode != 0:
                 raise YonosError(
-                    f"Model '{self.name}': `{shown}` exited with status {proc.returncode}.\n"
+                    f"Model '{self.name}': `{shown}` exited with status {proc.returncode}.{self.failure_hint}\n"
                     f"--- stderr (last lines) ---\n{_tail(proc.stderr)}"
                 )
             if not any(p.is_file() for p in outp.rglob("*")):
@@ -148,6 +206,21 @@ class CommandModel(SRModelBase):
 def build(card, *, device, dtype, weights_dir, options, scale, path) -> CommandModel:
     del device, dtype, weights_dir, path
     template = options["command"]
+    cwd = options.get("cwd")
+    required: list = []
+    hint = ""
+    files: list = []
+    if card.setup is not None:
+        from yonos_bench.models.command_setup import resolve_setup
+
+        resolved = resolve_setup(card, options)
+        template = resolved.fill(template)
+        cwd = str(resolved.checkout)
+        required, files = resolved.deferred, resolved.files
+        hint = (
+            f" It ran in {resolved.checkout} with ${card.setup.python_env}={resolved.values['python']}; "
+            f"check the setup: yonos-bench models show {card.name}"
+        )
     if scale is not None and scale != card.scale and "{scale}" not in template:
         raise ScaleMismatchError(
             f"Model '{card.name}' runs a fixed x{card.scale} command (no {{scale}} in its template) but x{scale} is needed."
@@ -158,6 +231,11 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> CommandM
         scale if scale is not None else card.scale,
         default_steps=card.steps,
         outputs_template=options.get("outputs_template", "{id}"),
-        cwd=options.get("cwd"),
+        cwd=cwd,
         timeout_s=options.get("timeout_s", 3600.0),
+        allowed_steps=options.get("allowed_steps"),
+        step_values=options.get("step_values"),
+        required_files=required,
+        failure_hint=hint,
+        input_files=files,
     )

@@ -1,10 +1,10 @@
 """Outputs produced by another codebase, read back and matched to the protocol's pairs.
 
-For models whose code is not a pip package (StableSR, ResShift, SinSR, OSEDiff, DASR,
-FeMaSR...): ``yonos-bench protocols prepare P`` exports the LR images as
+For models whose code is not a pip package and has no command card (SeeSR, PASD, DiffBIR,
+SUPIR, AddSR, TSD-SR...): ``yonos-bench protocols prepare P`` exports the LR images as
 ``lr/<pair id>.png``; the user runs the authors' inference on that folder and gives the
 output folder as option ``outputs`` (or in ``$YONOS_OUTPUTS_<NAME>``, e.g.
-``YONOS_OUTPUTS_STABLESR``, so ``yonos-bench run P --model stablesr`` needs no extra flag).
+``YONOS_OUTPUTS_SEESR``, so ``yonos-bench run P --model seesr`` needs no extra flag).
 Each pair id is then matched to one file:
 
 * ``template`` (default ``{id}``): the file name made from the pair id. Without a file

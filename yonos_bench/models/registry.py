@@ -21,13 +21,18 @@ from yonos_bench.models.card import (
     ADAPTER_MODULES,
     MODELS_SUBDIR,
     PACKAGE_PREFIX,
+    CommandSetup,
     HFRepo,
     ModelCard,
     PipelineFolder,
     Reported,
+    SetupFile,
+    command_allowed_steps,
+    command_takes_steps,
 )
 from yonos_bench.models.card_schema import (  # noqa: F401  (ADAPTER_OPTIONS, CONTEXTS, EXTRA_METRICS re-exported)
     ADAPTER_OPTIONS,
+    COMMAND_FIELDS,
     CONTEXTS,
     ENV_RE,
     EXTRA_METRICS,
@@ -35,6 +40,9 @@ from yonos_bench.models.card_schema import (  # noqa: F401  (ADAPTER_OPTIONS, CO
     NAME_RE,
     PIPELINE_KEYS,
     REPORTED_KEYS,
+    SETUP_FILE_KEYS,
+    SETUP_KEYS,
+    SETUP_TEMPLATE_FIELDS,
     SHA_RE,
     TOP_KEYS,
     WEIGHT_KEYS,
@@ -180,8 +188,72 @@ def _check_adapter_rules(c: dict, where: str) -> None:
         fail("steps", f"must be a positive integer for adapter '{a}' (the default number of sampling steps).")
     if a in ("interp", "spandrel") and steps is not None:
         fail("steps", f"must be null: adapter '{a}' takes no sampling steps.")
-    if a == "command" and ("{steps}" in c.get("options", {}).get("command", "")) != (steps is not None):
-        fail("steps", "must be set exactly when the command template uses {steps}.")
+    opts = c.get("options", {})
+    if a == "command" and command_takes_steps(opts) != (steps is not None):
+        fail("steps", "must be set exactly when the command takes steps ({steps}, allowed_steps or step_values).")
+    if a == "command" and steps is not None:
+        allowed = command_allowed_steps(opts)
+        if allowed and steps not in allowed:
+            fail("steps", f"is {steps} but the command runs only with steps {list(allowed)}.")
+    if "setup" in c and a != "command":
+        fail("setup", f"is only for adapter 'command', not '{a}'.")
+
+
+def _check_command_fields(options, setup, where: str) -> None:
+    """Every template field is one the adapter or the setup fills, and every setup file
+    with a ``field`` is used (so a card cannot drift from its own recipe)."""
+    import string
+
+    try:
+        used = {f for _, f, _, _ in string.Formatter().parse(options["command"]) if f is not None}
+    except ValueError as e:
+        raise SpecError(f"{where}: key 'options.command' is a malformed template: {e}") from None
+    known = set(COMMAND_FIELDS) | set(options.get("step_values") or {})
+    if setup is not None:
+        known |= set(SETUP_TEMPLATE_FIELDS) | {f.field for f in setup.files if f.field}
+        for i, f in enumerate(setup.files):
+            if f.field and f.field not in used:
+                raise SpecError(
+                    f"{where}: key 'setup.files[{i}].field' is {{{f.field}}} but options.command does not use it."
+                )
+    unknown = sorted(used - known)
+    if unknown:
+        raise SpecError(
+            f"{where}: key 'options.command' uses unknown field(s) {', '.join('{' + u + '}' for u in unknown)}; "
+            f"known here: {', '.join(sorted(known))}."
+        )
+
+
+def _parse_setup(data: dict, where: str) -> CommandSetup:
+    s = check_mapping(data, SETUP_KEYS, where, "setup.")
+    for key in ("checkout_env", "python_env"):
+        if not ENV_RE.match(s[key]):
+            raise SpecError(f"{where}: key 'setup.{key}' must be an environment variable name, got {s[key]!r}.")
+    if not re.fullmatch(r"[0-9a-f]{40}", s["commit"]):
+        raise SpecError(f"{where}: key 'setup.commit' must be a full 40-digit commit hash, got {s['commit']!r}.")
+    files = []
+    for i, item in enumerate(s.get("files", [])):
+        key = f"setup.files[{i}]"
+        f = check_mapping(item, SETUP_FILE_KEYS, where, key + ".")
+        if f.get("env") is not None and not ENV_RE.match(f["env"]):
+            raise SpecError(f"{where}: key '{key}.env' must be an environment variable name, got {f['env']!r}.")
+        if f.get("field") is not None and not re.fullmatch(r"[a-z_][a-z0-9_]*", f["field"]):
+            raise SpecError(f"{where}: key '{key}.field' must be a lowercase template field name, got {f['field']!r}.")
+        if f.get("kind", "file") not in ("file", "folder"):
+            raise SpecError(f"{where}: key '{key}.kind' must be 'file' or 'folder', got {f['kind']!r}.")
+        if not f["url"] and not f.get("note"):
+            raise SpecError(f"{where}: key '{key}.note' is required when url is null (say how to get it).")
+        files.append(
+            SetupFile(
+                name=f["name"], path=f["path"], url=f["url"], field=f.get("field"), env=f.get("env"),
+                note=f.get("note", ""), steps=f.get("steps"), kind=f.get("kind", "file"),
+            )
+        )
+    return CommandSetup(
+        repo=s["repo"], commit=s["commit"], checkout_env=s["checkout_env"], python_env=s["python_env"],
+        install=str_list(s["install"], where, "setup.install"), verify=s["verify"].strip(),
+        source=s["source"].strip(), files=tuple(files), workaround=s.get("workaround", "").strip(),
+    )
 
 
 def _check_package_folder(folder: str, where: str) -> None:
@@ -229,6 +301,9 @@ def parse_card(text: str, where: str, *, protocols: set[str] | None = None) -> M
             )
         _check_package_folder(p["folder"], where)
         pipe = PipelineFolder(p["folder"], p.get("env"))
+    setup = _parse_setup(c["setup"], where) if "setup" in c else None
+    if c["adapter"] == "command":
+        _check_command_fields(options, setup, where)
     reported = _parse_reported(
         c.get("reported", []), where, protocols if protocols is not None else _known_protocols()
     )
@@ -249,6 +324,7 @@ def parse_card(text: str, where: str, *, protocols: set[str] | None = None) -> M
         options=options,
         reported=reported,
         notes=str_list(c.get("notes", []), where, "notes"),
+        setup=setup,
         file=where,
     )
 

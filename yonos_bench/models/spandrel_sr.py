@@ -14,6 +14,14 @@ multiple-of, square) by reflection and crops the output back, so the output is e
 around each tile and discarded after the forward pass (so a tile's output equals the
 untiled output wherever the receptive field fits in the overlap). Models that tile
 internally (``ModelTiling.INTERNAL``) are never tiled from outside.
+
+Architectures whose upstream licences keep them out of spandrel (FeMaSR, SRFormer,
+Restormer...) come from ``spandrel-extra-arches`` (MIT wrapper; ``pip install
+'yonos-bench[femasr]'``), registered with spandrel when installed; a card that needs it
+sets option ``extra_arches: true`` and gets one clear message when it is missing.
+Option ``pad: femasr`` pads like the authors' ``FeMaSRNet.test`` (the image's mirror
+appended below and right up to the next multiple of ``8 // scale * 8`` strictly above its
+size; the output cropped back), so outputs match the authors' inference script.
 """
 
 from __future__ import annotations
@@ -57,10 +65,29 @@ def load_state_dict(path: str | os.PathLike) -> dict:
     return canonicalize_state_dict(sd)
 
 
+EXTRA_ARCHES_HINT = "pip install 'yonos-bench[femasr]' (spandrel-extra-arches, MIT)"
+
+
+def install_extra_arches(*, required_by: str | None = None) -> bool:
+    """Register spandrel-extra-arches' architectures with spandrel (once); False when the
+    package is absent (an error naming the model when ``required_by`` is given)."""
+    try:
+        import spandrel_extra_arches
+    except ImportError:
+        if required_by:
+            raise YonosError(
+                f"Model '{required_by}' needs the architectures of spandrel-extra-arches: {EXTRA_ARCHES_HINT}."
+            ) from None
+        return False
+    spandrel_extra_arches.install(ignore_duplicates=True)
+    return True
+
+
 def load_descriptor(path: str | os.PathLike):
     """spandrel ``ImageModelDescriptor`` for a single-image SR checkpoint (on CPU, fp32)."""
     from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
 
+    install_extra_arches()
     sd = load_state_dict(path)
     try:
         desc = ModelLoader(device="cpu").load_from_state_dict(sd)
@@ -68,7 +95,8 @@ def load_descriptor(path: str | os.PathLike):
         raise YonosError(
             f"spandrel cannot identify the architecture of {path} (keys such as "
             f"{', '.join(list(sd)[:3]) or 'none'}). Supported: the single-image SR architectures of "
-            "spandrel (ESRGAN/RRDBNet, SwinIR, HAT, DAT, RCAN...)."
+            "spandrel (ESRGAN/RRDBNet, SwinIR, HAT, DAT, RCAN...), and with spandrel-extra-arches "
+            "FeMaSR, SRFormer..."
         ) from None
     except Exception as e:  # a detected architecture whose tensors do not fit it
         raise YonosError(
@@ -89,7 +117,9 @@ def load_descriptor(path: str | os.PathLike):
 class SpandrelModel(SRModelBase):
     """A spandrel descriptor behind the SRModel interface (deterministic: seeds unused)."""
 
-    def __init__(self, name, desc, *, device, dtype, tile, tile_overlap, weights_digest, source):
+    def __init__(
+        self, name, desc, *, device, dtype, tile, tile_overlap, weights_digest, source, pad=None
+    ):
         from spandrel import ModelTiling, UnsupportedDtypeError
 
         if tile and desc.tiling == ModelTiling.INTERNAL:
@@ -108,6 +138,7 @@ class SpandrelModel(SRModelBase):
         self.scale = int(desc.scale)
         self.device, self.dtype = device, dtype
         self.tile, self.tile_overlap = tile, int(tile_overlap)
+        self.pad = pad
         self.supports_steps = False
         self.default_steps = None
         self.weights_digest = weights_digest
@@ -118,6 +149,7 @@ class SpandrelModel(SRModelBase):
             "size_requirements": repr(desc.size_requirements),
             "tile": tile,
             "tile_overlap": self.tile_overlap,
+            "pad": pad,
             "weights": str(source),
         }
 
@@ -134,8 +166,25 @@ class SpandrelModel(SRModelBase):
         x = lr.to(self.device, self.dtype)
         tile = self.tile_size(x.shape[-2], x.shape[-1])
         with torch.inference_mode():
-            y = self.desc(x) if tile == 0 else self._tiled(x, tile)
+            y = self._forward(x) if tile == 0 else self._tiled(x, tile)
         return y.float()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad != "femasr":
+            return self.desc(x)
+        # FeMaSRNet.test (chaofengc/FeMaSR basicsr/archs/femasr_arch.py): mirror-pad to the
+        # next multiple of wsz strictly above the size, run, crop
+        h, w = x.shape[-2:]
+        wsz = 8 // self.scale * 8
+        h_pad, w_pad = (h // wsz + 1) * wsz - h, (w // wsz + 1) * wsz - w
+        if h_pad > h or w_pad > w:
+            raise YonosError(
+                f"Model '{self.name}': a {w}x{h} (WxH) input is too small for the authors' mirror padding "
+                f"(needs at least {wsz // 2} pixels per side)."
+            )
+        x = torch.cat([x, torch.flip(x, [2])], 2)[..., : h + h_pad, :]
+        x = torch.cat([x, torch.flip(x, [3])], 3)[..., : w + w_pad]
+        return self.desc(x)[..., : h * self.scale, : w * self.scale]
 
     def _tiled(self, x: torch.Tensor, tile: int) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -145,7 +194,7 @@ class SpandrelModel(SRModelBase):
             for x0 in range(0, w, tile):
                 y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
                 py0, px0, py1, px1 = max(y0 - ov, 0), max(x0 - ov, 0), min(y1 + ov, h), min(x1 + ov, w)
-                o = self.desc(x[..., py0:py1, px0:px1])
+                o = self._forward(x[..., py0:py1, px0:px1])
                 out[..., y0 * s : y1 * s, x0 * s : x1 * s] = o[
                     ..., (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s
                 ]
@@ -156,6 +205,8 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> Spandrel
     del scale  # checked by load_model against the loaded model's scale
     from yonos_bench.core import weights as wreg
 
+    if options.get("extra_arches"):
+        install_extra_arches(required_by=card.name)
     if path is not None:  # a file given by path: the user's file, hashed for the results key
         source = Path(path)
         digest = wreg.sha256_of(source)
@@ -184,6 +235,7 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> Spandrel
         tile_overlap=options.get("tile_overlap", DEFAULT_OVERLAP),
         weights_digest=digest,
         source=source,
+        pad=options.get("pad"),
     )
 
 

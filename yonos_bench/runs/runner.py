@@ -118,6 +118,16 @@ def precheck_models(models: Sequence[str], scale: int, steps: Sequence[int | Non
         _check_model(
             name, scale if card.adapter in ANY_SCALE else card.scale, card.supports_steps, scale, steps
         )
+        if card.adapter == "command":
+            from yonos_bench.models.card import command_allowed_steps
+
+            allowed = command_allowed_steps(card.options)
+            bad = [s for s in steps if s is not None and allowed and s not in allowed]
+            if bad:
+                raise OptionError(
+                    f"--steps {','.join(map(str, bad))}: model '{name}' runs only with steps "
+                    f"{', '.join(map(str, allowed))} (the released checkpoints)."
+                )
 
 
 def _check_model(

@@ -96,7 +96,7 @@ def test_i06_cluster_bootstrap_equals_bootstrap_of_cluster_means_for_equal_clust
 def test_i06_paired_test_resamples_source_images():
     # Within each source image the difference is consistent, across images it changes sign:
     # 4 images, patches as independent → "significant"; images as the unit → not.
-    d = np.repeat([1.0, -0.8, 0.9, -0.7], 30) + np.tile(np.linspace(-0.01, 0.01, 30), 4)
+    d = np.repeat([1.0, -0.6, 0.8, -0.5], 30) + np.tile(np.linspace(-0.01, 0.01, 30), 4)
     clusters = np.repeat(list("abcd"), 30)
     b = np.full(120, 20.0)
     assert paired_bootstrap(b + d, b, seed=0).significant
@@ -105,7 +105,7 @@ def test_i06_paired_test_resamples_source_images():
 
 def test_i06_table_dagger_and_note_use_source_images(results_root, write_run):
     srcs = [s for s in "abcd" for _ in range(30)]
-    d = np.repeat([1.0, -0.8, 0.9, -0.7], 30) + np.tile(np.linspace(-0.01, 0.01, 30), 4)
+    d = np.repeat([1.0, -0.6, 0.8, -0.5], 30) + np.tile(np.linspace(-0.01, 0.01, 30), 4)
     write_run(results_root, model="bicubic", values={"psnr-y": list(20 + d)}, sources=srcs)
     write_run(results_root, model="lanczos", values={"psnr-y": [20.0] * 120}, sources=srcs)
     t = build_table(results_root)

@@ -64,12 +64,18 @@ ADAPTER_OPTIONS: Mapping[str, Mapping[str, tuple[tuple[type, ...], bool, Callabl
                 "template": (_STR, False, None),
                 "map": (_STR, True, None),
                 "allow_extra": (_BOOL, False, None),
+                # the sampling steps the outputs were made with (matches paper numbers)
+                "outputs_steps": (_INT, True, _min(1)),
             },
             "command": {
                 "command": (_STR, False, None),
                 "outputs_template": (_STR, False, None),
                 "cwd": (_STR, True, None),
                 "timeout_s": (_FLOAT, False, _min(1)),
+                "outputs_steps": (_INT, True, _min(1)),  # a template without {steps}: steps it uses
+                # part of the cell key beside the hashed files the template names (bump it
+                # when code the template does not name changes: imported modules, weights dirs)
+                "version": (_STR, True, None),
             },
             "paper-only": {},
         }

@@ -15,11 +15,20 @@ must be exactly ``scale ×`` the LR size. With ``{seed}`` the command runs once 
 with that image's seed (so an output never depends on the batch); otherwise once per batch.
 A non-zero exit, a timeout, or missing outputs raise an error quoting the end of the
 command's stderr. ``cwd`` sets the working directory (the other repository).
+
+The cell key (``weights_digest``) covers what the command runs, so a changed script is a
+new cell, never served from (or resumed into) the old one: the template, ``cwd``, the
+optional ``version`` option, and the sha256 of every existing *file* the template names
+(a token, or the value of ``--opt=VALUE``, as a path absolute or relative to ``cwd``: the
+script, a config, a checkpoint). Not covered: files the script imports or reads without
+naming them in the template, folders, and programs found on ``$PATH`` — bump ``version``
+when those change.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 import string
 import subprocess
@@ -30,7 +39,7 @@ import torch
 
 from yonos_bench.core.errors import YonosError
 from yonos_bench.core.imageio import to_uint8, write_png
-from yonos_bench.models.base import ScaleMismatchError, SRModelBase
+from yonos_bench.models.base import ScaleMismatchError, SRModelBase, file_digest
 from yonos_bench.models.folder import OutputMatcher, expand_path, read_output
 
 FIELDS = ("input", "output", "scale", "steps", "seed")
@@ -53,8 +62,35 @@ def _tail(text: str | bytes | None) -> str:
     return "\n".join(lines[-TAIL_LINES:])
 
 
+def named_files(argv_template: list[str], cwd: Path | None) -> list[Path]:
+    """The existing regular files a command template names (tokens without fields, or the
+    ``VALUE`` of ``--opt=VALUE``), relative to ``cwd`` (or the current folder) unless absolute."""
+    base = cwd or Path.cwd()
+    found: list[Path] = []
+    for tok in argv_template:
+        for part in (tok, tok.split("=", 1)[1] if "=" in tok else None):
+            if not part or "{" in part:
+                continue
+            p = Path(os.path.expanduser(part))
+            p = p if p.is_absolute() else base / p
+            if p.is_file() and p not in found:
+                found.append(p)
+    return found
+
+
+def command_digest(template: str, cwd: Path | None, version: str | None, files: list[Path]) -> str:
+    """The command's cell-key digest: template, cwd, version and the named files' sha256."""
+    h = hashlib.sha256(f"{template}\0{cwd or ''}\0{version or ''}".encode())
+    for p in files:
+        h.update(f"\0{p}\0{file_digest(p)}".encode())
+    return h.hexdigest()
+
+
 class CommandModel(SRModelBase):
-    def __init__(self, name, template, scale, *, default_steps, outputs_template, cwd, timeout_s):
+    def __init__(
+        self, name, template, scale, *, default_steps, outputs_template, cwd, timeout_s, version=None,
+        outputs_steps=None,
+    ):  # fmt: skip
         fields = template_fields(template)
         unknown = fields - set(FIELDS)
         if unknown:
@@ -73,13 +109,19 @@ class CommandModel(SRModelBase):
         if self.supports_steps and default_steps is None:
             raise ValueError("steps: a command using {steps} needs a default number of steps on its card")
         self.per_image = "seed" in fields
+        self.batch_invariant = self.per_image  # once per image: no batch can change an output
         self.outputs_template = outputs_template
         self.cwd = expand_path(cwd) if cwd else None
         if self.cwd is not None and not self.cwd.is_dir():
             raise YonosError(f"Model '{name}': working directory {self.cwd} does not exist.")
         self.timeout_s = float(timeout_s)
-        self.weights_digest = hashlib.sha256(f"{template}\0{self.cwd or ''}".encode()).hexdigest()
-        self.info = {"adapter": "command", "command": template, "cwd": str(self.cwd or "")}
+        files = named_files(self.argv_template, self.cwd)
+        self.weights_digest = command_digest(template, self.cwd, version, files)
+        self.info = {
+            "adapter": "command", "command": template, "cwd": str(self.cwd or ""), "version": version,
+            "hashed_files": [str(p) for p in files],
+            "outputs_steps": None if self.supports_steps else outputs_steps,
+        }  # fmt: skip
 
     def _upscale(self, lr, steps, seeds, names):
         names = names if names is not None else [f"{i:06d}" for i in range(lr.shape[0])]
@@ -160,4 +202,6 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> CommandM
         outputs_template=options.get("outputs_template", "{id}"),
         cwd=options.get("cwd"),
         timeout_s=options.get("timeout_s", 3600.0),
+        version=options.get("version"),
+        outputs_steps=options.get("outputs_steps"),
     )

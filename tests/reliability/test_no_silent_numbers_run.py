@@ -216,8 +216,14 @@ def test_i08_batch_size_never_mixes_in_a_cell(data, tmp_path):
 
 def test_i08_interp_outputs_do_not_depend_on_batch_size(data, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    assert _run(data, a, "-m", "bicubic", "--limit", "5", "--metrics", "psnr-y", "--batch-size", "1").exit_code == 0
-    assert _run(data, b, "-m", "bicubic", "--limit", "5", "--metrics", "psnr-y", "--batch-size", "5").exit_code == 0
+    assert (
+        _run(data, a, "-m", "bicubic", "--limit", "5", "--metrics", "psnr-y", "--batch-size", "1").exit_code
+        == 0
+    )
+    assert (
+        _run(data, b, "-m", "bicubic", "--limit", "5", "--metrics", "psnr-y", "--batch-size", "5").exit_code
+        == 0
+    )
     ra, _ = _result(a, "bicubic")
     rb, _ = _result(b, "bicubic")
     assert ra["sr_images"] == rb["sr_images"] and "batch_size" not in ra["cell"]
@@ -244,7 +250,10 @@ def test_i09_run_does_not_serve_a_hand_edited_result(data, tmp_path):
 
 def test_i10_metrics_are_merged_into_a_cell(data, tmp_path):
     results = tmp_path / "r"
-    assert _run(data, results, "-m", "bicubic", "--limit", "3", "--metrics", "psnr-y,ssim-y", "-q").exit_code == 0
+    assert (
+        _run(data, results, "-m", "bicubic", "--limit", "3", "--metrics", "psnr-y,ssim-y", "-q").exit_code
+        == 0
+    )
     before, path = _result(results, "bicubic")
     res = _run(data, results, "-m", "bicubic", "--limit", "3", "--metrics", "psnr-y-crop4", "-q")
     assert res.exit_code == 0, res.output

@@ -47,7 +47,9 @@ def make_result(
     ids = [f"img{i:03d}" for i in range(n)]
     # Each pair its own source image unless told otherwise (then intervals resample pairs).
     srcs = sources or [f"src{i:03d}" for i in range(n)]
-    rows = [{"id": pid, "source": s, "seed": 0, "sr_sha256": "0" * 64} for pid, s in zip(ids, srcs, strict=True)]
+    rows = [
+        {"id": pid, "source": s, "seed": 0, "sr_sha256": "0" * 64} for pid, s in zip(ids, srcs, strict=True)
+    ]
     for mid, vals in values.items():
         for row, v in zip(rows, vals, strict=True):
             row[mid] = v
@@ -82,7 +84,10 @@ def make_result(
             "metrics": [*values, *(set_metrics or {})],
         },
         "model": {
-            "name": model, "weights_digest": "w" * 8, "scale": 4, "supports_steps": steps is not None,
+            "name": model,
+            "weights_digest": "w" * 8,
+            "scale": 4,
+            "supports_steps": steps is not None,
             "info": info or {},
         },  # fmt: skip
         "steps": steps,

@@ -33,7 +33,9 @@ def test_i01_check_filter_with_unknown_name_is_a_did_you_mean(results_root, writ
     base = tmp_path / "baseline.json"
     write_baseline(results_root, base)
     for flag, bad, good in (("-m", "bicubc", "bicubic"), ("-p", "sampel", "sample")):
-        res = runner.invoke(app, ["check", "--baseline", str(base), "--results", str(results_root), flag, bad])
+        res = runner.invoke(
+            app, ["check", "--baseline", str(base), "--results", str(results_root), flag, bad]
+        )
         assert res.exit_code == 1, res.output
         assert bad in res.output and good in res.output and "PASSED" not in res.output
 
@@ -88,7 +90,9 @@ def test_i06_cluster_bootstrap_equals_bootstrap_of_cluster_means_for_equal_clust
     ci = bootstrap_ci(values, clusters=clusters, n_boot=500, seed=0)
     ref = bootstrap_ci(means, n_boot=500, seed=0)  # independent: 7 values, plain bootstrap
     assert ci.n == 210 and ci.n_clusters == 7
-    assert ci.ci_low == pytest.approx(ref.ci_low, abs=1e-12) and ci.ci_high == pytest.approx(ref.ci_high, abs=1e-12)
+    assert ci.ci_low == pytest.approx(ref.ci_low, abs=1e-12) and ci.ci_high == pytest.approx(
+        ref.ci_high, abs=1e-12
+    )
     naive = bootstrap_ci(values, n_boot=500, seed=0)
     assert (ci.ci_high - ci.ci_low) > 2 * (naive.ci_high - naive.ci_low)
 
@@ -119,8 +123,13 @@ def test_i06_table_dagger_and_note_use_source_images(results_root, write_run):
 
 def test_i07_folder_results_have_no_measured_s_per_img(results_root, write_run):
     write_run(results_root, model="bicubic", values={"psnr-y": [25.0, 27.0]}, seconds=0.01)
-    write_run(results_root, model="stablesr", values={"psnr-y": [24.0, 26.0]}, seconds=0.004,
-              info={"adapter": "folder"})  # fmt: skip  (an old result: file-read time was recorded)
+    write_run(
+        results_root,
+        model="stablesr",
+        values={"psnr-y": [24.0, 26.0]},
+        seconds=0.004,
+        info={"adapter": "folder"},
+    )  # fmt: skip  (an old result: file-read time was recorded)
     t = build_table(results_root)
     s = {c.model: v for c, v in zip(t.columns, t.s_per_img, strict=True)}
     assert s["bicubic"] == pytest.approx(0.01) and s["stablesr"] is None

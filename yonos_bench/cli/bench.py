@@ -56,7 +56,8 @@ SkipBadOpt = Annotated[
     typer.Option("--skip-bad", help="Leave out corrupt or edited result files (warned) instead of failing."),
 ]
 StrictOpt = Annotated[
-    bool, typer.Option("--strict", help="Fail if any requested metric cannot be computed (e.g. missing weights).")
+    bool,
+    typer.Option("--strict", help="Fail if any requested metric cannot be computed (e.g. missing weights)."),
 ]
 ProtocolFilter = Annotated[list[str] | None, typer.Option("--protocol", "-p", help="Only these protocols.")]
 ModelFilter = Annotated[list[str] | None, typer.Option("--model", "-m", help="Only these models.")]
@@ -199,7 +200,10 @@ def table(
     from yonos_bench.report.tables import build_table
 
     t = build_table(
-        results_root(results), protocols=protocol or (), models=model or (), with_paper=with_paper,
+        results_root(results),
+        protocols=protocol or (),
+        models=model or (),
+        with_paper=with_paper,
         skip_bad=skip_bad,
     )
     text = render(t, fmt.value)
@@ -233,7 +237,9 @@ def plot(
 
     root = results_root(results)
     target = out or root / "plots" / f"{protocol or 'results'}-{metric}-vs-{x.value}"
-    res = plot_results(root, metric, target, protocol=protocol, x=x.value, models=model or (), skip_bad=skip_bad)
+    res = plot_results(
+        root, metric, target, protocol=protocol, x=x.value, models=model or (), skip_bad=skip_bad
+    )
     for w in res.warnings:
         typer.echo(f"warning: {w}", err=True)
     typer.echo(f"Wrote {res.png} and {res.pdf}")
@@ -263,7 +269,9 @@ def check(
     tol = parse_tolerances(tolerance or [])
     root = results_root(results)
     if write_baseline:
-        n = write(root, baseline, protocols=protocol or (), models=model or (), tolerances=tol, skip_bad=skip_bad)
+        n = write(
+            root, baseline, protocols=protocol or (), models=model or (), tolerances=tol, skip_bad=skip_bad
+        )
         typer.echo(f"Wrote baseline {baseline} ({n} cells).")
         return
     report = check_results(

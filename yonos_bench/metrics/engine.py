@@ -212,7 +212,15 @@ class Evaluator:
         if capped:
             note = (note + "; " if note else "") + f"{capped} identical pairs at the {PSNR_CAP_DB:g} dB cap"
         return MetricSummary(
-            ci.mean, ci.ci_low, ci.ci_high, ci.n, p.kind, p.lower_better, ci.n_dropped, capped, note,
+            ci.mean,
+            ci.ci_low,
+            ci.ci_high,
+            ci.n,
+            p.kind,
+            p.lower_better,
+            ci.n_dropped,
+            capped,
+            note,
             n_clusters=ci.n_clusters,
         )
 

@@ -74,7 +74,9 @@ def _boot_means(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndar
     return out
 
 
-def _cluster_boot_means(x: np.ndarray, labels: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def _cluster_boot_means(
+    x: np.ndarray, labels: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
     """Bootstrap means resampling whole clusters: sum of drawn clusters' sums / their sizes."""
     _, inverse = np.unique(labels, return_inverse=True)
     sums = np.bincount(inverse, weights=x)
@@ -98,7 +100,9 @@ def _labels(clusters, n: int) -> np.ndarray | None:
     return labels
 
 
-def _resample(x: np.ndarray, labels: np.ndarray | None, n_boot: int, seed: int) -> tuple[np.ndarray | None, int]:
+def _resample(
+    x: np.ndarray, labels: np.ndarray | None, n_boot: int, seed: int
+) -> tuple[np.ndarray | None, int]:
     """Bootstrap means of ``x`` (by cluster when labelled) and the number of resampled units;
     None when there are fewer than 2 units."""
     k = int(x.size) if labels is None else len(set(labels.tolist()))

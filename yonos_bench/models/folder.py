@@ -168,7 +168,13 @@ class FolderModel(SRModelBase):
     runs_here = False  # made by another codebase: reading them is not its speed
 
     def __init__(
-        self, name: str, matcher: OutputMatcher, scale: int, *, allow_extra: bool, default_steps=None,
+        self,
+        name: str,
+        matcher: OutputMatcher,
+        scale: int,
+        *,
+        allow_extra: bool,
+        default_steps=None,
         outputs_steps: int | None = None,
     ):
         self.name = name

@@ -68,7 +68,11 @@ def _result_key(r: LoadedResult) -> tuple:
 
 
 def _select(
-    results_root: Path, protocols: Sequence[str], models: Sequence[str], *, skip_bad: bool = False,
+    results_root: Path,
+    protocols: Sequence[str],
+    models: Sequence[str],
+    *,
+    skip_bad: bool = False,
     known: tuple[set[str], set[str]] = (set(), set()),
 ) -> tuple[list[LoadedResult], list[str]]:
     """Run results under ``results_root`` filtered by protocol/model names. A filter name
@@ -280,7 +284,9 @@ def _limit_text(limit: int | None) -> str:
     return "no --limit" if limit is None else f"--limit {limit}"
 
 
-def _missing_reason(e: dict[str, Any], mid: str, current: LoadedResult | None, runs: list[LoadedResult]) -> str:
+def _missing_reason(
+    e: dict[str, Any], mid: str, current: LoadedResult | None, runs: list[LoadedResult]
+) -> str:
     """Why a baseline value has no current counterpart, in the user's terms."""
     if current is not None:
         why = current.data["unavailable"].get(mid)
@@ -288,7 +294,11 @@ def _missing_reason(e: dict[str, Any], mid: str, current: LoadedResult | None, r
     same_model = [r for r in runs if r.data["protocol"]["name"] == e["protocol"] and r.model == e["model"]]
     if not same_model:
         return f"no result for {e['model']} on {e['protocol']}"
-    close = [r for r in same_model if (r.steps, r.data["seed"], r.data["dtype"]) == (e["steps"], e["seed"], e["dtype"])]
+    close = [
+        r
+        for r in same_model
+        if (r.steps, r.data["seed"], r.data["dtype"]) == (e["steps"], e["seed"], e["dtype"])
+    ]
     if close:
         have = ", ".join(sorted({_limit_text(r.data["limit"]) for r in close}))
         return f"the results have {have}, the baseline {_limit_text(e.get('limit'))} (other pairs)"

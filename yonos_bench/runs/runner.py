@@ -314,7 +314,9 @@ def _cell_diff(old: dict, key: CellKey, model) -> str:
         if a == b:
             continue
         if f == "batch_size":
-            parts.append(f"batch size {a or 'any'} there, --batch-size {b or 'any'} now (outputs depend on it)")
+            parts.append(
+                f"batch size {a or 'any'} there, --batch-size {b or 'any'} now (outputs depend on it)"
+            )
         elif f == "weights_digest":
             files = (getattr(model, "info", None) or {}).get("hashed_files")
             what = (

@@ -37,13 +37,19 @@ def make_result(
     limit: int | None = None,
     seconds: float = 0.01,
     set_metrics: dict[str, float] | None = None,
+    sources: list[str] | None = None,
+    info: dict | None = None,
 ) -> Path:
     """Write a valid run result (result.json + per_image.csv) with the given per-image values."""
     key = CellKey(protocol, version, digest, model, "w" * 8, steps, seed, dtype, limit)
     folder = cell_dir(root, key)
     n = len(next(iter(values.values())))
     ids = [f"img{i:03d}" for i in range(n)]
-    rows = [{"id": pid, "source": "src", "seed": 0, "sr_sha256": "0" * 64} for pid in ids]
+    # Each pair its own source image unless told otherwise (then intervals resample pairs).
+    srcs = sources or [f"src{i:03d}" for i in range(n)]
+    rows = [
+        {"id": pid, "source": s, "seed": 0, "sr_sha256": "0" * 64} for pid, s in zip(ids, srcs, strict=True)
+    ]
     for mid, vals in values.items():
         for row, v in zip(rows, vals, strict=True):
             row[mid] = v
@@ -77,7 +83,13 @@ def make_result(
             "n_pairs": n,
             "metrics": [*values, *(set_metrics or {})],
         },
-        "model": {"name": model, "weights_digest": "w" * 8, "scale": 4, "supports_steps": steps is not None},
+        "model": {
+            "name": model,
+            "weights_digest": "w" * 8,
+            "scale": 4,
+            "supports_steps": steps is not None,
+            "info": info or {},
+        },  # fmt: skip
         "steps": steps,
         "seed": seed,
         "dtype": dtype,

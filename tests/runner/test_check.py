@@ -57,7 +57,8 @@ def test_tolerances(results_root, write_run, tmp_path):
     _write(results_root, write_run)
     base = tmp_path / "baseline.json"
     write_baseline(results_root, base, tolerances=parse_tolerances(["psnr-y=0.6"]))
-    assert json.loads(base.read_text())["tolerances"] == {"psnr-y": "0.6"}
+    # the given tolerance is stored; a metric given none gets its default (issue 14)
+    assert json.loads(base.read_text())["tolerances"] == {"psnr-y": "0.6", "lpips-alex": "0.001"}
     shutil.rmtree(results_root)
     _write(results_root, write_run, psnr=(24.5, 26.5), lpips=(0.21, 0.31))  # PSNR -0.5, LPIPS +0.01
     report = check_results(results_root, base)

@@ -55,6 +55,14 @@ ForceMetricsOpt = Annotated[
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+SkipBadOpt = Annotated[
+    bool,
+    typer.Option("--skip-bad", help="Leave out corrupt or edited result files (warned) instead of failing."),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option("--strict", help="Fail if any requested metric cannot be computed (e.g. missing weights)."),
+]
 ProtocolFilter = Annotated[list[str] | None, typer.Option("--protocol", "-p", help="Only these protocols.")]
 ModelFilter = Annotated[list[str] | None, typer.Option("--model", "-m", help="Only these models.")]
 
@@ -111,6 +119,7 @@ def run(
     force: ForceOpt = False,
     force_metrics: ForceMetricsOpt = False,
     quiet: QuietOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
     """Run models on a protocol: SR images cached per cell, all metrics, result.json + per_image.csv."""
     from yonos_bench.runs.runner import run_benchmark
@@ -118,7 +127,7 @@ def run(
     opts = _options(
         seed=seed, device=device, dtype=dtype, batch_size=batch_size, metrics=_split(metrics),
         data_root=data_root, prepared_root=prepared_root, results_root=results, weights_dir=weights_dir,
-        limit=limit, force=force, force_metrics=force_metrics, progress=not quiet,
+        limit=limit, force=force, force_metrics=force_metrics, progress=not quiet, strict=strict,
     )  # fmt: skip
     run_benchmark(protocol, model, (steps,), opts)
 
@@ -145,6 +154,7 @@ def sweep_steps(
     limit: LimitOpt = None,
     force: ForceOpt = False,
     quiet: QuietOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
     """One cell per step count, then the Fig. 3 plot: metric vs DDIM steps (log x), one line per model."""
     from yonos_bench.core.paths import results_root
@@ -160,7 +170,8 @@ def sweep_steps(
         metric_ids = (*metric_ids, metric)
     opts = _options(
         seed=seed, device=device, dtype=dtype, batch_size=batch_size, metrics=metric_ids, data_root=data_root,
-        prepared_root=prepared_root, results_root=results, weights_dir=weights_dir, limit=limit, force=force, progress=not quiet,
+        prepared_root=prepared_root, results_root=results, weights_dir=weights_dir, limit=limit, force=force,
+        progress=not quiet, strict=strict,
     )  # fmt: skip
     outcomes = run_benchmark(protocol, model, step_list, opts)
     root = results_root(results)
@@ -187,6 +198,7 @@ def table(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
+    skip_bad: SkipBadOpt = False,
 ) -> None:
     """Table-1-style comparison from result files (best bold/red, second underlined/blue, † not significant)."""
     from yonos_bench.core.paths import results_root
@@ -194,7 +206,11 @@ def table(
     from yonos_bench.report.tables import build_table
 
     t = build_table(
-        results_root(results), protocols=protocol or (), models=model or (), with_paper=with_paper
+        results_root(results),
+        protocols=protocol or (),
+        models=model or (),
+        with_paper=with_paper,
+        skip_bad=skip_bad,
     )
     text = render(t, fmt.value)
     for w in t.warnings:
@@ -219,6 +235,7 @@ def plot(
         XAxis, typer.Option("--x", help="steps (Fig. 3) or seconds (speed/quality frontier).")
     ] = XAxis.steps,
     out: Annotated[Path | None, typer.Option("--out", help="Plot path without suffix (PNG and PDF).")] = None,
+    skip_bad: SkipBadOpt = False,
 ) -> None:
     """Plot a metric against DDIM steps or seconds per image, from result files."""
     from yonos_bench.core.paths import results_root
@@ -226,7 +243,11 @@ def plot(
 
     root = results_root(results)
     target = out or root / "plots" / f"{protocol or 'results'}-{metric}-vs-{x.value}"
-    res = plot_results(root, metric, target, protocol=protocol, x=x.value, models=model or ())
+    res = plot_results(
+        root, metric, target, protocol=protocol, x=x.value, models=model or (), skip_bad=skip_bad
+    )
+    for w in res.warnings:
+        typer.echo(f"warning: {w}", err=True)
     typer.echo(f"Wrote {res.png} and {res.pdf}")
 
 
@@ -244,6 +265,7 @@ def check(
     ] = False,
     protocol: ProtocolFilter = None,
     model: ModelFilter = None,
+    skip_bad: SkipBadOpt = False,
 ) -> None:
     """Regression gate: compare results with a baseline, per metric direction; exit 1 on regression."""
     from yonos_bench.core.paths import results_root
@@ -253,10 +275,14 @@ def check(
     tol = parse_tolerances(tolerance or [])
     root = results_root(results)
     if write_baseline:
-        n = write(root, baseline, protocols=protocol or (), models=model or (), tolerances=tol)
+        n = write(
+            root, baseline, protocols=protocol or (), models=model or (), tolerances=tol, skip_bad=skip_bad
+        )
         typer.echo(f"Wrote baseline {baseline} ({n} cells).")
         return
-    report = check_results(root, baseline, tolerances=tol, protocols=protocol or (), models=model or ())
+    report = check_results(
+        root, baseline, tolerances=tol, protocols=protocol or (), models=model or (), skip_bad=skip_bad
+    )
     typer.echo(format_report(report), nl=False)
     if report.failed:
         raise typer.Exit(code=1)

@@ -71,13 +71,13 @@ def match_pairs(sr_dir: Path, hr_dir: Path | None) -> tuple[list[Path], list[Pat
     for d, what in ((sr_dir, "--sr"), (hr_dir, "--hr")):
         if d is not None and not d.is_dir():
             raise DataMissingError(f"{what} folder {d} does not exist.")
-    sr = {p.stem: p for p in list_images(sr_dir)}
+    sr = _by_stem(list_images(sr_dir), "--sr")
     if not sr:
         raise DataMissingError(f"No images in --sr folder {sr_dir}.")
     if hr_dir is None:
         ids = sorted(sr)
         return [sr[i] for i in ids], None, ids
-    hr = {p.stem: p for p in list_images(hr_dir)}
+    hr = _by_stem(list_images(hr_dir), "--hr")
     only_sr, only_hr = sorted(set(sr) - set(hr)), sorted(set(hr) - set(sr))
     if only_sr or only_hr:
         parts = []
@@ -92,6 +92,45 @@ def match_pairs(sr_dir: Path, hr_dir: Path | None) -> tuple[list[Path], list[Pat
     return [sr[i] for i in ids], [hr[i] for i in ids], ids
 
 
+def _by_stem(paths: list[Path], what: str) -> dict[str, Path]:
+    """``{stem: path}``; two files of one stem (``x.png`` beside a stale ``x.jpg``) are an
+    error naming both — never one of them silently."""
+    from yonos_bench.core.errors import YonosError
+
+    out: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in out:
+            raise YonosError(
+                f"{what} folder {p.parent}: {out[p.stem].name} and {p.name} have the same name stem "
+                f"'{p.stem}', so which one to score is ambiguous. Remove or rename one of them."
+            )
+        out[p.stem] = p
+    return out
+
+
+def check_computed(ev, ids: list[str]) -> None:
+    """``metrics compute`` must compute something: full-reference metrics without ``--hr``
+    and an evaluation where every metric was unavailable are errors (exit 1), not a CSV of
+    pair ids."""
+    from yonos_bench.core.errors import YonosError
+
+    if not ev.summary:
+        reasons = "; ".join(f"{m}: {ev.unavailable.get(m, 'not computed').splitlines()[0]}" for m in ids)
+        raise YonosError(f"Nothing was computed ({reasons}). No per-image file was written.")
+
+
+def _need_hr(ids: list[str], hr: Path | None) -> None:
+    from yonos_bench.core.errors import YonosError
+    from yonos_bench.metrics.presets import get_preset
+
+    fr = [m for m in ids if get_preset(m).kind in ("fr", "set")]
+    if hr is None and fr:
+        raise YonosError(
+            f"{', '.join(fr)} compare with reference images: give --hr HR_FOLDER, or choose "
+            "no-reference metrics (e.g. --metrics musiq-koniq,niqe)."
+        )
+
+
 @app.command("compute")
 def compute_cmd(
     sr: Annotated[Path, typer.Option("--sr", help="Folder of SR images.")],
@@ -100,7 +139,7 @@ def compute_cmd(
     ] = None,
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated metric IDs.")] = DEFAULT_METRICS,
     as_json: Annotated[bool, typer.Option("--json", help="Print per-metric results as JSON.")] = False,
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 ...")] = "cpu",
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 or auto.")] = "cpu",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     weights_dir: WeightsDirOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail if any metric cannot run.")] = False,
@@ -117,6 +156,7 @@ def compute_cmd(
     ids = parse_metric_list(metrics)
     if not ids:
         raise typer.BadParameter("name at least one metric", param_hint="--metrics")
+    _need_hr(ids, hr)
     sr_paths, hr_paths, pair_ids = match_pairs(sr, hr)
     ev = evaluate(
         sr_paths,
@@ -128,6 +168,8 @@ def compute_cmd(
         strict=strict,
         pair_ids=pair_ids,
     )
+    check_computed(ev, ids)
+    device = ev.device
     out = out or Path(f"metrics-{sr.resolve().name}.csv")
     write_text_atomic(out, ev.per_image_csv())
     if as_json:

@@ -16,6 +16,10 @@ class SpecError(YonosError, ValueError):
     """A protocol spec or model card is malformed (names the file and the key)."""
 
 
+class DeviceError(YonosError, ValueError):
+    """A ``--device`` value that is not a usable torch device on this machine."""
+
+
 class UnknownNameError(YonosError, KeyError):
     """An unknown protocol / model / metric name (message carries did-you-mean)."""
 

@@ -88,13 +88,16 @@ def resolve_device(device: str | None) -> str:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(
-            f"--device: '{device}' is not a torch device ({e}); use cpu, cuda, cuda:N or auto"
+        from yonos_bench.core.errors import DeviceError
+
+        raise DeviceError(
+            f"--device: '{device}' is not a torch device ({str(e).splitlines()[0][:80]}…); "
+            "use cpu, cuda, cuda:N or auto"
         ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        from yonos_bench.core.errors import YonosError
+        from yonos_bench.core.errors import DeviceError
 
-        raise YonosError(f"--device {device}: CUDA is not available on this machine; use --device cpu.")
+        raise DeviceError(f"--device {device}: CUDA is not available on this machine; use --device cpu.")
     return str(dev)
 
 

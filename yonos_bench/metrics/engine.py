@@ -54,11 +54,19 @@ class Evaluator:
         feature_cache: F.FeatureCache | None = None,
         n_boot: int = 2000,
         seed: int = 0,
+        clusters: Sequence[str] | None = None,
     ) -> None:
         if not metric_ids:
             raise ValueError("metric_ids must name at least one metric")
         self.presets: dict[str, MetricPreset] = {m: get_preset(m) for m in dict.fromkeys(metric_ids)}
         self.pair_ids = list(pair_ids)
+        # The source image of each pair: intervals resample source images (patches of one
+        # image are not independent); None or all-distinct: the pairs themselves.
+        self.clusters = list(clusters) if clusters is not None else None
+        if self.clusters is not None and len(self.clusters) != len(self.pair_ids):
+            raise ValueError(f"clusters: {len(self.clusters)} labels for {len(self.pair_ids)} pairs")
+        if self.clusters is not None and len(set(self.clusters)) == len(self.clusters):
+            self.clusters = None
         self.device = str(device)
         self.weights_dir = resolve_weights_dir(weights_dir)
         self.n_boot, self.seed = n_boot, seed
@@ -194,7 +202,7 @@ class Evaluator:
 
     def _summarise(self, mid: str, v: np.ndarray, warnings: list[str]) -> MetricSummary:
         p = self.presets[mid]
-        ci = bootstrap_ci(v, n_boot=self.n_boot, seed=self.seed)
+        ci = bootstrap_ci(v, n_boot=self.n_boot, seed=self.seed, clusters=self.clusters)
         note = ""
         if ci.n_dropped:
             bad = [self.pair_ids[i] for i in np.flatnonzero(~np.isfinite(v))[:5]]
@@ -204,7 +212,16 @@ class Evaluator:
         if capped:
             note = (note + "; " if note else "") + f"{capped} identical pairs at the {PSNR_CAP_DB:g} dB cap"
         return MetricSummary(
-            ci.mean, ci.ci_low, ci.ci_high, ci.n, p.kind, p.lower_better, ci.n_dropped, capped, note
+            ci.mean,
+            ci.ci_low,
+            ci.ci_high,
+            ci.n,
+            p.kind,
+            p.lower_better,
+            ci.n_dropped,
+            capped,
+            note,
+            n_clusters=ci.n_clusters,
         )
 
     def _set_metrics(self, n: int, warnings: list[str], files: dict[str, str]) -> dict[str, MetricSummary]:
@@ -291,7 +308,10 @@ def evaluate(
     the :class:`Evaluation`. Further keyword ``options`` (``pair_ids``, ``backends``,
     ``feature_extractor``, ``shard``, ``n_boot``, ``seed``, ``progress``, ``num_threads``)
     are those of :func:`score_pairs`."""
+    from yonos_bench.core.provenance import resolve_device
+
     t0 = time.perf_counter()
+    device = resolve_device(str(device))  # "auto" → cuda|cpu; an unusable device is one error
     ev = score_pairs(
         sr_paths,
         hr_paths,
@@ -326,6 +346,7 @@ def score_pairs(
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
     num_threads: int = 2,
+    clusters: Sequence[str] | None = None,
 ) -> Evaluator:
     """The pass itself: returns the :class:`Evaluator` holding this shard's states (call
     ``.compute()``, after merging the other shards when sharding in-process).
@@ -360,6 +381,7 @@ def score_pairs(
         feature_cache=feature_cache,
         n_boot=n_boot,
         seed=seed,
+        clusters=clusters,
     )
     read_hr = hr_list is not None and ev.needs_hr_images
     min_side = _min_side({m: ev.presets[m] for m in ev.scorers})

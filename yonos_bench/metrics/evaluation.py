@@ -27,6 +27,7 @@ class MetricSummary:
     n_nan: int = 0
     n_capped: int = 0
     note: str = ""
+    n_clusters: int | None = None  # source images the interval resampled (None: the pairs)
 
     def format(self, digits: int = 4) -> str:
         """``mean ± half-width`` (or ``[lo, hi]`` if asymmetric) for human output."""

@@ -69,6 +69,12 @@ class SRModelBase:
     default_steps: int | None = None
     weights_digest: str = "none"
     needs_names: bool = False
+    #: True when an image's output cannot depend on which other images share its batch
+    #: (computed image by image, or read from files); otherwise the batch size is part of
+    #: the cell key, so a cell never mixes outputs of two batch sizes.
+    batch_invariant: bool = False
+    #: False for outputs made elsewhere (folder adapter): their s/img is not measured by us.
+    runs_here: bool = True
     #: Human-readable facts recorded next to results (adapter, options, backend versions).
     info: dict[str, Any]
 

@@ -87,6 +87,8 @@ ADAPTER_OPTIONS: Mapping[str, Mapping[str, tuple[tuple[type, ...], bool, Callabl
                 "template": (_STR, False, None),
                 "map": (_STR, True, None),
                 "allow_extra": (_BOOL, False, None),
+                # the sampling steps the outputs were made with (matches paper numbers)
+                "outputs_steps": (_INT, True, _min(1)),
             },
             "command": {
                 "command": (_STR, False, None),
@@ -99,6 +101,10 @@ ADAPTER_OPTIONS: Mapping[str, Mapping[str, tuple[tuple[type, ...], bool, Callabl
                 "allowed_steps": (list, False, _int_list),
                 # template fields whose value depends on the steps: {version: {4: v3, 15: v1}}
                 "step_values": (dict, False, _step_values),
+                "outputs_steps": (_INT, True, _min(1)),  # a template without {steps}: steps it uses
+                # part of the cell key beside the hashed files the template names (bump it
+                # when code the template does not name changes: imported modules, weights dirs)
+                "version": (_STR, True, None),
             },
             "paper-only": {},
         }

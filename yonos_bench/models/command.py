@@ -28,11 +28,22 @@ var, default path inside the checkout) and ``{launcher}`` (:mod:`ext_launch`, fo
 that cannot take a folder or a seed as the adapter needs). These are resolved and checked
 when the model loads — a missing one is one message naming the env var and the URL — and
 written into the template before it is split, so the command line is concrete.
+
+The cell key (``weights_digest``) covers what the command runs, so a changed script is a
+new cell, never served from (or resumed into) the old one: the template, ``cwd``, the
+optional ``version`` option, and the sha256 of every existing *file* the template names
+(a token, or the value of ``--opt=VALUE``, as a path absolute or relative to ``cwd``: the
+script, a config, a checkpoint). Not covered: files the script imports or reads without
+naming them in the template, folders, and programs found on ``$PATH`` — bump ``version``
+when those change. The setup's checkpoints (fixed-path ones included) and the
+``step_values`` map are hashed too; the launcher is a file the template names.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shlex
 import string
 import subprocess
@@ -43,7 +54,7 @@ import torch
 
 from yonos_bench.core.errors import WeightsMissingError, YonosError
 from yonos_bench.core.imageio import to_uint8, write_png
-from yonos_bench.models.base import ScaleMismatchError, SRModelBase
+from yonos_bench.models.base import ScaleMismatchError, SRModelBase, file_digest
 from yonos_bench.models.card import command_allowed_steps
 from yonos_bench.models.folder import OutputMatcher, expand_path, read_output
 
@@ -67,6 +78,30 @@ def _tail(text: str | bytes | None) -> str:
     return "\n".join(lines[-TAIL_LINES:])
 
 
+def named_files(argv_template: list[str], cwd: Path | None) -> list[Path]:
+    """The existing regular files a command template names (tokens without fields, or the
+    ``VALUE`` of ``--opt=VALUE``), relative to ``cwd`` (or the current folder) unless absolute."""
+    base = cwd or Path.cwd()
+    found: list[Path] = []
+    for tok in argv_template:
+        for part in (tok, tok.split("=", 1)[1] if "=" in tok else None):
+            if not part or "{" in part:
+                continue
+            p = Path(os.path.expanduser(part))
+            p = p if p.is_absolute() else base / p
+            if p.is_file() and p not in found:
+                found.append(p)
+    return found
+
+
+def command_digest(template: str, cwd: Path | None, version: str | None, files: list[Path]) -> str:
+    """The command's cell-key digest: template, cwd, version and the named files' sha256."""
+    h = hashlib.sha256(f"{template}\0{cwd or ''}\0{version or ''}".encode())
+    for p in files:
+        h.update(f"\0{p}\0{file_digest(p)}".encode())
+    return h.hexdigest()
+
+
 class CommandModel(SRModelBase):
     def __init__(
         self,
@@ -83,6 +118,8 @@ class CommandModel(SRModelBase):
         required_files=(),
         failure_hint="",
         input_files=(),
+        version=None,
+        outputs_steps=None,
     ):
         step_values = {k: dict(v) for k, v in (step_values or {}).items()}
         fields = template_fields(template)
@@ -108,16 +145,26 @@ class CommandModel(SRModelBase):
         self.required_files = tuple(required_files)
         self.failure_hint = failure_hint  # appended to a non-zero exit (where the setup is)
         # the checkpoints the command reads (setup files, fixed-path ones included): inputs of
-        # its results, listed for the cache key (which this module does not compute from them)
+        # its results: hashed into the cell key (weights_digest) below
         self.input_files = tuple(input_files)
         self.per_image = "seed" in fields
+        self.batch_invariant = self.per_image  # once per image: no batch can change an output
         self.outputs_template = outputs_template
         self.cwd = expand_path(cwd) if cwd else None
         if self.cwd is not None and not self.cwd.is_dir():
             raise YonosError(f"Model '{name}': working directory {self.cwd} does not exist.")
         self.timeout_s = float(timeout_s)
-        self.weights_digest = hashlib.sha256(f"{template}\0{self.cwd or ''}".encode()).hexdigest()
-        self.info = {"adapter": "command", "command": template, "cwd": str(self.cwd or "")}
+        files = named_files(self.argv_template, self.cwd)
+        files += [Path(f) for f in self.input_files if Path(f).is_file() and Path(f) not in files]
+        keyed_version = version or ""
+        if self.step_values:  # a different steps → version map is a different model
+            keyed_version += "\0" + json.dumps(self.step_values, sort_keys=True, default=str)
+        self.weights_digest = command_digest(template, self.cwd, keyed_version, files)
+        self.info = {
+            "adapter": "command", "command": template, "cwd": str(self.cwd or ""), "version": version,
+            "hashed_files": [str(p) for p in files],
+            "outputs_steps": None if self.supports_steps else outputs_steps,
+        }  # fmt: skip
         if self.step_values:
             self.info["step_values"] = {k: dict(v) for k, v in self.step_values.items()}
         if self.input_files:
@@ -238,4 +285,6 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> CommandM
         required_files=required,
         failure_hint=hint,
         input_files=files,
+        version=options.get("version"),
+        outputs_steps=options.get("outputs_steps"),
     )

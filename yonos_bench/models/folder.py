@@ -164,9 +164,18 @@ def read_output(path: Path, lr_hw: tuple[int, int], scale: int) -> torch.Tensor:
 
 class FolderModel(SRModelBase):
     needs_names = True
+    batch_invariant = True  # outputs are files
+    runs_here = False  # made by another codebase: reading them is not its speed
 
     def __init__(
-        self, name: str, matcher: OutputMatcher, scale: int, *, allow_extra: bool, default_steps=None
+        self,
+        name: str,
+        matcher: OutputMatcher,
+        scale: int,
+        *,
+        allow_extra: bool,
+        default_steps=None,
+        outputs_steps: int | None = None,
     ):
         self.name = name
         self.matcher = matcher
@@ -182,7 +191,11 @@ class FolderModel(SRModelBase):
         self.weights_digest = combined_digest(
             [(p.relative_to(matcher.folder).as_posix(), file_digest(p)) for p in images]
         )
-        self.info = {"adapter": "folder", "outputs": str(matcher.folder), "template": matcher.template}
+        self.info = {
+            "adapter": "folder", "outputs": str(matcher.folder), "template": matcher.template,
+            # declared by the card / $YONOS_OUTPUTS_STEPS_<NAME>: `table --with-paper` matches on it
+            "outputs_steps": outputs_steps,
+        }  # fmt: skip
 
     def check_names(self, names: Sequence[str]) -> None:
         self.matcher.match(list(names), allow_extra=self.allow_extra)
@@ -197,6 +210,18 @@ def outputs_env(card_name: str) -> str:
     """The environment variable that gives a folder card its outputs folder when the
     ``outputs`` option is unset (``stablesr`` → ``YONOS_OUTPUTS_STABLESR``)."""
     return "YONOS_OUTPUTS_" + "".join(c if c.isalnum() else "_" for c in card_name.upper())
+
+
+def outputs_steps(card_name: str, options) -> int | None:
+    """The steps a folder's outputs were made with: ``$YONOS_OUTPUTS_STEPS_<NAME>`` (for the
+    shipped cards, whose option is unset), else the card's ``outputs_steps`` option."""
+    env = outputs_env(card_name).replace("YONOS_OUTPUTS_", "YONOS_OUTPUTS_STEPS_", 1)
+    text = os.environ.get(env)
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise YonosError(f"${env} must be a positive number of steps, got {text!r}.")
+        return int(text)
+    return options.get("outputs_steps")
 
 
 def build(card, *, device, dtype, weights_dir, options, scale, path) -> FolderModel:
@@ -216,4 +241,5 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> FolderMo
         scale if scale is not None else card.scale,
         allow_extra=bool(options.get("allow_extra", False)),
         default_steps=card.steps,
+        outputs_steps=outputs_steps(card.name, options),
     )

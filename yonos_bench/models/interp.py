@@ -78,16 +78,20 @@ class InterpModel(SRModelBase):
         self.weights_digest = "none"
         self.info = {"adapter": "interp", "method": method}
 
+    # Image by image: interpolation is cheap, and this makes every output independent of the
+    # batch it was computed in by construction (not only for the BLAS paths we tried).
+    batch_invariant = True
+
     def _upscale(self, lr, steps, seeds, names):
         x = lr.to(self.device, torch.float32)
         size = (x.shape[-2] * self.scale, x.shape[-1] * self.scale)
         if self.method == "bicubic":
             from yonos_bench.degradations import bicubic_resize
 
-            y = bicubic_resize(x, size=size)
+            ys = [bicubic_resize(x[i : i + 1], size=size) for i in range(x.shape[0])]
         else:
-            y = lanczos_resize(x, size)
-        return y.clamp_(0.0, 1.0)
+            ys = [lanczos_resize(x[i : i + 1], size) for i in range(x.shape[0])]
+        return torch.cat(ys).clamp_(0.0, 1.0)
 
 
 def build(card, *, device, dtype, weights_dir, options, scale, path) -> InterpModel:

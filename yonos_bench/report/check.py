@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from yonos_bench.core.atomic import write_text_atomic
-from yonos_bench.core.errors import YonosError
+from yonos_bench.core.errors import YonosError, did_you_mean
 from yonos_bench.runs.results import LoadedResult, load_results
 
 BASELINE_SCHEMA = "yonos-bench/baseline/v1"
@@ -67,13 +67,30 @@ def _result_key(r: LoadedResult) -> tuple:
     return (r.data["protocol"]["name"], r.model, r.steps, r.data["seed"], r.data["dtype"], r.data["limit"])
 
 
-def _select(results_root: Path, protocols: Sequence[str], models: Sequence[str]) -> list[LoadedResult]:
-    runs, _ = load_results(results_root, kind="run")
+def _select(
+    results_root: Path,
+    protocols: Sequence[str],
+    models: Sequence[str],
+    *,
+    skip_bad: bool = False,
+    known: tuple[set[str], set[str]] = (set(), set()),
+) -> tuple[list[LoadedResult], list[str]]:
+    """Run results under ``results_root`` filtered by protocol/model names. A filter name
+    known neither to the results nor to ``known`` (the baseline's protocols, models) is a
+    did-you-mean, never an empty comparison."""
+    runs, warnings = load_results(results_root, kind="run", skip_invalid=skip_bad)
+    for what, given, have in (
+        ("protocol", protocols, {r.data["protocol"]["name"] for r in runs} | known[0]),
+        ("model", models, {r.model for r in runs} | known[1]),
+    ):
+        for name in given:
+            if name not in have:
+                raise did_you_mean(f"{what} (in neither the results nor the baseline)", name, sorted(have))
     return [
         r
         for r in runs
         if (not protocols or r.data["protocol"]["name"] in protocols) and (not models or r.model in models)
-    ]
+    ], warnings
 
 
 def write_baseline(
@@ -83,9 +100,12 @@ def write_baseline(
     protocols: Sequence[str] = (),
     models: Sequence[str] = (),
     tolerances: dict[str, Tolerance] | None = None,
+    skip_bad: bool = False,
 ) -> int:
-    """Write the baseline file from the current results; returns the number of cells."""
-    runs = _select(Path(results_root), protocols, models)
+    """Write the baseline file from the current results; returns the number of cells.
+    Every metric gets a stored tolerance: the one given, else :data:`DEFAULT_TOLERANCES`
+    (so a rerun one LSB away on another machine or batch still passes its own baseline)."""
+    runs, _ = _select(Path(results_root), protocols, models, skip_bad=skip_bad)
     if not runs:
         raise YonosError(f"No result files under {results_root} to write a baseline from.")
     entries = []
@@ -118,11 +138,33 @@ def write_baseline(
     obj = {
         "schema": BASELINE_SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "tolerances": {k: str(v) for k, v in sorted((tolerances or {}).items())},
+        "tolerances": {k: str(v) for k, v in sorted(_with_defaults(entries, tolerances or {}).items())},
         "entries": entries,
     }
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
     return len(entries)
+
+
+#: Stored for a metric when ``--write-baseline`` is given no tolerance for it: a few times
+#: the change one 8-bit level in a few pixels makes (batch/BLAS/machine noise), far below
+#: any real regression. Absolute for bounded metrics, relative (%) for the others.
+DEFAULT_TOLERANCES: dict[str, Tolerance] = {
+    "psnr": Tolerance(0.02),  # dB
+    "ssim": Tolerance(5e-4),
+    "lpips": Tolerance(1e-3),
+    "dists": Tolerance(1e-3),
+}
+DEFAULT_RELATIVE = Tolerance(0.5, relative=True)  # FID, KID, NIQE, MUSIQ, ... : 0.5%
+
+
+def default_tolerance(metric: str) -> Tolerance:
+    family = metric.split("-")[0]
+    return DEFAULT_TOLERANCES.get(family, DEFAULT_RELATIVE)
+
+
+def _with_defaults(entries: list[dict[str, Any]], given: dict[str, Tolerance]) -> dict[str, Tolerance]:
+    metrics = sorted({m for e in entries for m in e["metrics"]})
+    return {m: given.get(m, default_tolerance(m)) for m in metrics} | dict(given)
 
 
 def read_baseline(path: str | Path) -> dict[str, Any]:
@@ -155,6 +197,7 @@ class CheckRow:
     current: float | None
     tolerance: str
     status: str  # ok | improved | REGRESSION | MISSING
+    reason: str = ""  # why a row is MISSING
 
     @property
     def delta(self) -> float | None:
@@ -169,8 +212,14 @@ class CheckReport:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def compared(self) -> int:
+        """Rows where a current value was judged against a baseline value."""
+        return sum(r.status in ("ok", "improved", "REGRESSION") for r in self.rows)
+
+    @property
     def failed(self) -> bool:
-        return any(r.status in ("REGRESSION", "MISSING") for r in self.rows)
+        # A gate that compared nothing has checked nothing: it fails.
+        return self.compared == 0 or any(r.status in ("REGRESSION", "MISSING") for r in self.rows)
 
 
 def check_results(
@@ -180,15 +229,19 @@ def check_results(
     tolerances: dict[str, Tolerance] | None = None,
     protocols: Sequence[str] = (),
     models: Sequence[str] = (),
+    skip_bad: bool = False,
 ) -> CheckReport:
     baseline = read_baseline(baseline_path)
     tol = parse_tolerances([f"{k}={v}" for k, v in baseline.get("tolerances", {}).items()])
     tol.update(tolerances or {})
-    runs = _select(Path(results_root), protocols, models)
+    entries = baseline["entries"]
+    known = ({e["protocol"] for e in entries}, {e["model"] for e in entries})
+    runs, warnings = _select(Path(results_root), protocols, models, skip_bad=skip_bad, known=known)
     by_key: dict[tuple, list[LoadedResult]] = {}
     for r in runs:
         by_key.setdefault(_result_key(r), []).append(r)
     report = CheckReport()
+    report.notes += warnings
     seen: set[tuple] = set()
     for e in baseline["entries"]:
         if protocols and e["protocol"] not in protocols or models and e["model"] not in models:
@@ -204,6 +257,7 @@ def check_results(
             m = current.data["metrics"].get(mid) if current is not None else None
             if m is None:
                 row.status = "MISSING"
+                row.reason = _missing_reason(e, mid, current, runs)
             else:
                 row.current = float(m["mean"])
                 row.status = judge(row.baseline, row.current, bool(bm["lower_better"]), t)
@@ -217,7 +271,39 @@ def check_results(
         report.notes.append(
             f"{len(extra)} result cell(s) not in the baseline (not checked): {', '.join(extra)}"
         )
+    if not seen:
+        report.notes.append(
+            f"compared nothing: the baseline {baseline_path} has no entry"
+            + (" matching the --protocol/--model filter" if protocols or models else "")
+            + "; a gate that compares nothing fails."
+        )
     return report
+
+
+def _limit_text(limit: int | None) -> str:
+    return "no --limit" if limit is None else f"--limit {limit}"
+
+
+def _missing_reason(
+    e: dict[str, Any], mid: str, current: LoadedResult | None, runs: list[LoadedResult]
+) -> str:
+    """Why a baseline value has no current counterpart, in the user's terms."""
+    if current is not None:
+        why = current.data["unavailable"].get(mid)
+        return f"{mid} not computed: {why.splitlines()[0]}" if why else f"{mid} is not in {current.path}"
+    same_model = [r for r in runs if r.data["protocol"]["name"] == e["protocol"] and r.model == e["model"]]
+    if not same_model:
+        return f"no result for {e['model']} on {e['protocol']}"
+    close = [
+        r
+        for r in same_model
+        if (r.steps, r.data["seed"], r.data["dtype"]) == (e["steps"], e["seed"], e["dtype"])
+    ]
+    if close:
+        have = ", ".join(sorted({_limit_text(r.data["limit"]) for r in close}))
+        return f"the results have {have}, the baseline {_limit_text(e.get('limit'))} (other pairs)"
+    have = ", ".join(sorted({f"steps={r.steps} seed={r.data['seed']} {r.data['dtype']}" for r in same_model}))
+    return f"no result with steps={e['steps']} seed={e['seed']} {e['dtype']} (have {have})"
 
 
 def _match_version(
@@ -278,8 +364,14 @@ def format_report(report: CheckReport) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     n_bad = sum(r.status in ("REGRESSION", "MISSING") for r in report.rows)
-    verdict = f"FAILED: {n_bad} regression(s) or missing value(s)." if report.failed else "PASSED."
-    return "\n".join(lines + [f"note: {n}" for n in report.notes] + [verdict]) + "\n"
+    why = [f"MISSING {r.protocol}/{r.model} {r.metric}: {r.reason}" for r in report.rows if r.reason]
+    if not report.failed:
+        verdict = "PASSED."
+    elif report.compared == 0:
+        verdict = f"FAILED: compared nothing ({n_bad} missing value(s))."
+    else:
+        verdict = f"FAILED: {n_bad} regression(s) or missing value(s)."
+    return "\n".join(lines + why + [f"note: {n}" for n in report.notes] + [verdict]) + "\n"
 
 
 def _num(x: float | None) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from yonos_bench.core.errors import YonosError, did_you_mean
-from yonos_bench.runs.results import LoadedResult, load_results
+from yonos_bench.runs.results import LoadedResult, load_results, measured_seconds
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class PlotOutput:
     protocol: str = ""
     metric: str = ""
     n_lines: int = 0  # line artists drawn (one per series)
+    warnings: list[str] = field(default_factory=list)  # result files left out (--skip-bad)
 
 
 def collect_series(
@@ -98,7 +99,7 @@ def collect_series(
                     continue
                 xv = float(steps)
             else:
-                xv = r.data["timing"].get("seconds_per_image")
+                xv = measured_seconds(r.data)  # None for outputs we did not run (folder)
                 if xv is None:
                     continue
             pts.append(Point(float(xv), float(m["mean"]), m["ci_low"], m["ci_high"], steps))
@@ -123,11 +124,15 @@ def plot_results(
     protocol: str | None = None,
     x: str = "steps",
     models: Sequence[str] = (),
+    skip_bad: bool = False,
 ) -> PlotOutput:
-    """Write ``<out>.png`` and ``<out>.pdf`` (``out`` without suffix, or with one of them)."""
-    results, _ = load_results(results_root)
+    """Write ``<out>.png`` and ``<out>.pdf`` (``out`` without suffix, or with one of them).
+    A corrupt or edited result file is an error naming it unless ``skip_bad``."""
+    results, warnings = load_results(results_root, skip_invalid=skip_bad)
     pkey, series, lower_better = collect_series(results, metric, protocol, x, models)
-    return draw(series, metric, pkey, lower_better, x, out)
+    res = draw(series, metric, pkey, lower_better, x, out)
+    res.warnings = warnings
+    return res
 
 
 def draw(

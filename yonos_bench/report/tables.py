@@ -6,7 +6,10 @@ steps / seed / dtype when a model has several cells), then a ``# steps`` row and
 measured ``s/img`` row. In each metric row the best value is marked (bold in Markdown,
 red in LaTeX) and the second best (underlined / blue); a value whose difference from the
 best is *not* significant by a paired bootstrap over the same pairs (``per_image.csv``)
-carries a dagger. Rendering lives in :mod:`yonos_bench.report.render`.
+carries a dagger. Ranks and daggers are given only among results on the same pairs (same
+protocol instance and ``--limit``); a result on other pairs is shown unranked, with a note.
+The paired test resamples source images when pairs share one (patches of one image).
+Rendering lives in :mod:`yonos_bench.report.render`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ from pathlib import Path
 
 from yonos_bench.core.errors import YonosError, did_you_mean
 from yonos_bench.core.formatting import format_seconds, format_value  # noqa: F401  (re-exported)
-from yonos_bench.runs.results import PER_IMAGE_FILE, LoadedResult, load_results, read_per_image
+from yonos_bench.runs.results import (
+    PER_IMAGE_FILE,
+    LoadedResult,
+    load_results,
+    measured_seconds,
+    read_per_image,
+    read_sources,
+)
 
 #: Two-sided level of the "not significantly different from the best" test.
 SIGNIFICANCE_ALPHA = 0.05
@@ -45,6 +55,7 @@ class Value:
     paper: float | None = None  # the number a paper reports for this model/protocol/metric
     reportable: bool = True
     limit: int | None = None
+    unranked: bool = False  # on other pairs than the ranked values of its row: never ranked
 
     @property
     def diff(self) -> float | None:
@@ -80,13 +91,15 @@ def build_table(
     models: Sequence[str] = (),
     with_paper: bool = False,
     steps: Sequence[int | None] = (),
+    skip_bad: bool = False,
 ) -> Table:
     """Collect run (and speed) results under ``results_root`` into a :class:`Table`.
 
-    ``steps``: keep only cells with these step counts (``None`` = step-less models); all if empty."""
-    runs, warnings = load_results(results_root, kind="run")
-    speeds, w2 = load_results(results_root, kind="speed")
-    warnings = sorted(set(warnings + w2))
+    ``steps``: keep only cells with these step counts (``None`` = step-less models); all if empty.
+    A corrupt or edited result file is an error naming it unless ``skip_bad`` (then a warning)."""
+    loaded, warnings = load_results(results_root, skip_invalid=skip_bad)
+    runs = [r for r in loaded if r.kind == "run"]
+    speeds = [r for r in loaded if r.kind == "speed"]
     if not runs:
         raise YonosError(
             f"No result files under {Path(results_root)}. Run e.g. `yonos-bench run sample --model bicubic` first."
@@ -234,13 +247,26 @@ def _metric_row(
         values.append(v)
         sources.append(r)
     row = MetricRow(pkey, mid, bool(lower_better), values)
+    _mark_comparable(row)
     _rank(row)
     _significance(row, sources)
     return row
 
 
+def _mark_comparable(row: MetricRow) -> None:
+    """Only values on the same pairs are ranked: the full (no ``--limit``) results if any,
+    else those with the largest limit; the others are marked ``unranked``."""
+    limits = {v.limit for v in row.values if v is not None}
+    if len(limits) <= 1:
+        return
+    ranked = None if None in limits else max(x for x in limits if x is not None)
+    for v in row.values:
+        if v is not None and v.limit != ranked:
+            v.unranked = True
+
+
 def _rank(row: MetricRow) -> None:
-    present = [(v.mean, i) for i, v in enumerate(row.values) if v is not None]
+    present = [(v.mean, i) for i, v in enumerate(row.values) if v is not None and not v.unranked]
     distinct = sorted({m for m, _ in present}, reverse=not row.lower_better)
     for rank, target in enumerate(distinct[:2], start=1):
         for m, i in present:
@@ -259,37 +285,70 @@ def _significance(row: MetricRow, sources: list[LoadedResult | None]) -> None:
     best_vals = _per_image(sources[b], row.metric)
     if not best_vals:
         return
+    src = _sources(sources[b])
     for i, v in enumerate(row.values):
-        if v is None or v.rank == 1:
+        if v is None or v.rank == 1 or v.unranked:
             continue
         vals = _per_image(sources[i], row.metric)
         ids = sorted(set(best_vals) & set(vals))
         if len(ids) < 2:
             continue
-        v.not_significant = not differs([best_vals[k] for k in ids], [vals[k] for k in ids])
+        clusters = [src.get(k, k) for k in ids] if src else None
+        v.not_significant = not differs([best_vals[k] for k in ids], [vals[k] for k in ids], clusters)
 
 
-def differs(a: Sequence[float], b: Sequence[float]) -> bool:
-    """True when the paired bootstrap's 95% interval of mean(a - b) excludes 0."""
+def differs(a: Sequence[float], b: Sequence[float], clusters: Sequence[str] | None = None) -> bool:
+    """True when the paired bootstrap's 95% interval of mean(a - b) excludes 0; with
+    ``clusters`` (the source image of each pair) whole source images are resampled."""
     from yonos_bench.metrics.stats import paired_bootstrap
 
-    res = paired_bootstrap(list(a), list(b), n_boot=N_BOOT, confidence=1 - SIGNIFICANCE_ALPHA, seed=0)
+    res = paired_bootstrap(
+        list(a), list(b), n_boot=N_BOOT, confidence=1 - SIGNIFICANCE_ALPHA, seed=0, clusters=clusters
+    )
     return bool(res.significant)
 
 
-_PER_IMAGE_CACHE: dict[Path, dict[str, dict[str, float]]] = {}
+_SOURCES_CACHE: dict[tuple, dict[str, str]] = {}
+
+
+def _sources(r: LoadedResult | None) -> dict[str, str]:
+    """Pair id → source image, from ``per_image.csv`` ({} when every pair is its own)."""
+    if r is None:
+        return {}
+    path = r.path.parent / PER_IMAGE_FILE
+    key = _file_key(path)
+    if key not in _SOURCES_CACHE:
+        try:
+            src = read_sources(path)
+        except YonosError:
+            src = {}
+        _SOURCES_CACHE[key] = src if len(set(src.values())) < len(src) else {}
+    return _SOURCES_CACHE[key]
+
+
+_PER_IMAGE_CACHE: dict[tuple, dict[str, dict[str, float]]] = {}
+
+
+def _file_key(path: Path) -> tuple:
+    """Cache key of a file that changes when the file does (a rewritten cell is reread)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (path, None, None)
+    return (path, st.st_mtime_ns, st.st_size)
 
 
 def _per_image(r: LoadedResult | None, metric: str) -> dict[str, float]:
     if r is None:
         return {}
     path = r.path.parent / PER_IMAGE_FILE
-    if path not in _PER_IMAGE_CACHE:
+    key = _file_key(path)
+    if key not in _PER_IMAGE_CACHE:
         try:
-            _PER_IMAGE_CACHE[path] = read_per_image(path)
+            _PER_IMAGE_CACHE[key] = read_per_image(path)
         except YonosError:
-            _PER_IMAGE_CACHE[path] = {}
-    return _PER_IMAGE_CACHE[path].get(metric, {})
+            _PER_IMAGE_CACHE[key] = {}
+    return _PER_IMAGE_CACHE[key].get(metric, {})
 
 
 def paper_number(r: LoadedResult, metric: str) -> float | None:
@@ -302,7 +361,10 @@ def paper_number(r: LoadedResult, metric: str) -> float | None:
         card = load_card(r.model)
     except (UnknownNameError, YonosError):
         return None
-    matches = [x for x in card.reported_for(r.data["protocol"]["name"], metric) if x.steps in (None, r.steps)]
+    steps = r.steps
+    if steps is None:  # folder/command outputs: the steps the card declares they were made with
+        steps = (r.data["model"].get("info") or {}).get("outputs_steps")
+    matches = [x for x in card.reported_for(r.data["protocol"]["name"], metric) if x.steps in (None, steps)]
     return float(matches[0].value) if matches else None
 
 
@@ -320,8 +382,8 @@ def _fill_timing(
         val = None
         for pkey in proto_keys:
             r = cells.get((pkey, (col.model, col.steps, col.seed, col.dtype)))
-            if r is not None and r.data["timing"].get("seconds_per_image") is not None:
-                val = r.data["timing"]["seconds_per_image"]
+            if r is not None and measured_seconds(r.data) is not None:
+                val = measured_seconds(r.data)
                 used.add(pkey)
                 break
         s_per_img.append(val)
@@ -331,6 +393,13 @@ def _fill_timing(
     table.notes.append(
         f"s/img: measured while running {', '.join(sorted(used)) or '–'} on {'; '.join(devices)}."
     )
+    elsewhere = sorted({r.model for r in cells.values() if measured_seconds(r.data) is None
+                        and (r.data["model"].get("info") or {}).get("adapter") == "folder"})  # fmt: skip
+    if elsewhere:
+        table.notes.append(
+            f"s/img –: {', '.join(elsewhere)} not run by us (outputs made by their own code; "
+            "reading them is not their speed)."
+        )
     if not speeds:
         return
     speed_vals: list[float | None] = []
@@ -368,8 +437,23 @@ def _notes(table: Table, cells: dict[tuple[str, tuple], LoadedResult]) -> None:
         table.notes.append(
             "NOT REPORTABLE: values marked * for " + ", ".join(limited) + " come from --limit smoke runs."
         )
+    clustered = any(_sources(r) for r in cells.values())
+    unit = "source images (patches of one image are resampled together)" if clustered else "pairs"
     if any(v is not None and v.not_significant for row in table.rows for v in row.values):
         table.notes.append(
             f"†: difference from the best is not significant (paired bootstrap over the same pairs, "
-            f"{int(100 * (1 - SIGNIFICANCE_ALPHA))}%)."
+            f"resampling {unit}, {int(100 * (1 - SIGNIFICANCE_ALPHA))}%)."
+        )
+    if clustered:
+        table.notes.append(f"Intervals resample {unit}.")
+    unranked: dict[str, set[str]] = {}
+    for row in table.rows:
+        for col, v in zip(table.columns, row.values, strict=True):
+            if v is not None and v.unranked:
+                unranked.setdefault(col.label, set()).add("full" if v.limit is None else f"--limit {v.limit}")
+    if unranked:
+        table.notes.append(
+            "not ranked (other pairs than the ranked columns): "
+            + ", ".join(f"{k} ({', '.join(sorted(x))})" for k, x in sorted(unranked.items()))
+            + "."
         )

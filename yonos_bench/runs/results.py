@@ -1,7 +1,7 @@
 """Result files: the cell key, the cell folder, ``result.json`` and ``per_image.csv``.
 
-A *cell* is (protocol instance, model + weights digest, steps, seed, dtype) — DESIGN.md
-"data flow". Each cell owns one folder::
+A *cell* is (protocol instance, model + weights digest, steps, seed, dtype, and the batch
+size for models whose outputs may depend on it) — DESIGN.md "data flow". Each cell owns one folder::
 
     <results>/<protocol>-v<version>/<model>/steps<S>-seed<seed>-<dtype>[-limit<K>]/
         sr/<pair id>.png      SR images, written atomically as they are produced
@@ -64,6 +64,10 @@ class CellKey:
     seed: int
     dtype: str
     limit: int | None = None
+    #: Set only for models whose outputs may depend on the batch (``batch_invariant`` False):
+    #: a cell then never mixes or serves images of another ``--batch-size``. Left out of the
+    #: digest when None, so cells of batch-invariant models (and older result files) keep it.
+    batch_size: int | None = None
 
     def folder_name(self) -> str:
         steps = "na" if self.steps is None else str(self.steps)
@@ -71,7 +75,10 @@ class CellKey:
         return name + (f"-limit{self.limit}" if self.limit is not None else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["batch_size"] is None:
+            del d["batch_size"]
+        return d
 
     def digest(self) -> str:
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -253,6 +260,43 @@ class LoadedResult:
         return self.data["steps"]
 
 
+def verify_per_image(data: Mapping[str, Any], path: str | Path) -> None:
+    """Check a run result against its ``per_image.csv``: the file's sha256 is the recorded
+    one and every per-image metric's mean and n recompute from it. Raises
+    :class:`ResultFileError` naming the file and what differs (a hand-edited or corrupted
+    result is never believed). Set-level metrics (FID/KID) have no per-image values; the
+    sha256 of the per-image file is all that ties them down."""
+    path = Path(path)
+    csv_path = path.parent / PER_IMAGE_FILE
+    if not csv_path.is_file():
+        raise ResultFileError(f"Result file {path}: its {PER_IMAGE_FILE} is missing ({csv_path}).")
+    from yonos_bench.core.imageio import sha256_file
+
+    if sha256_file(csv_path) != data["per_image_csv_sha256"]:
+        raise ResultFileError(
+            f"Result file {path}: {csv_path} does not have the sha256 recorded in it (edited or corrupted)."
+        )
+    values = read_per_image(csv_path)
+    for mid, m in data["metrics"].items():
+        if mid not in values:
+            continue
+        finite = [v for v in values[mid].values() if math.isfinite(v)]
+        mean = math.fsum(finite) / len(finite) if finite else math.nan
+        if len(finite) != m["n"] or not math.isclose(mean, m["mean"], rel_tol=1e-9, abs_tol=1e-12):
+            raise ResultFileError(
+                f"Result file {path}: metrics.{mid} says mean {m['mean']:.6g} over n={m['n']}, but its "
+                f"{PER_IMAGE_FILE} gives {mean:.6g} over n={len(finite)} (edited or corrupted)."
+            )
+
+
+def measured_seconds(data: Mapping[str, Any]) -> float | None:
+    """A run result's seconds per image, or None when we did not run the model (folder
+    outputs: the recorded figure of older files is file-read time, not the model's speed)."""
+    if (data["model"].get("info") or {}).get("adapter") == "folder":
+        return None
+    return data["timing"].get("seconds_per_image")
+
+
 def find_result_files(results_root: str | Path) -> list[Path]:
     root = Path(results_root)
     if not root.is_dir():
@@ -261,18 +305,25 @@ def find_result_files(results_root: str | Path) -> list[Path]:
 
 
 def load_results(
-    results_root: str | Path, *, kind: str | None = None, skip_invalid: bool = True
+    results_root: str | Path, *, kind: str | None = None, skip_invalid: bool = False
 ) -> tuple[list[LoadedResult], list[str]]:
-    """Every valid result under ``results_root`` (sorted by path) and one warning per file
-    that could not be used (or raise on the first one when ``skip_invalid`` is False)."""
+    """Every valid result under ``results_root`` (sorted by path), each run result verified
+    against its ``per_image.csv`` (:func:`verify_per_image`). A file that cannot be used
+    raises (naming it) unless ``skip_invalid`` — then it is left out with one warning: a
+    corrupt file never changes a table or a gate in silence."""
     loaded: list[LoadedResult] = []
     warnings: list[str] = []
     for path in find_result_files(results_root):
         try:
             data = read_result(path)
+            if data["kind"] == "run":
+                verify_per_image(data, path)
         except ResultFileError as e:
             if not skip_invalid:
-                raise
+                raise ResultFileError(
+                    f"{e} Fix or remove it (a rerun of its cell recomputes it), or pass --skip-bad to leave "
+                    "such files out."
+                ) from None
             warnings.append(f"skipped {e}")
             continue
         if kind is None or data["kind"] == kind:
@@ -317,6 +368,18 @@ def read_per_image(path: str | Path) -> dict[str, dict[str, float]]:
     except (csv.Error, ValueError, KeyError) as e:
         raise ResultFileError(f"Per-image file {path} is malformed: {e}") from None
     return out
+
+
+def read_sources(path: str | Path) -> dict[str, str]:
+    """``{pair_id: source image}`` from a ``per_image.csv`` (empty sources: the pair id)."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as f:
+            return {row["id"]: row.get("source") or row["id"] for row in csv.DictReader(f)}
+    except FileNotFoundError:
+        raise ResultFileError(f"Per-image file not found: {path}") from None
+    except (csv.Error, KeyError) as e:
+        raise ResultFileError(f"Per-image file {path} is malformed: {e}") from None
 
 
 def finite_or_none(x: float | None) -> float | None:

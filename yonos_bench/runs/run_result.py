@@ -54,10 +54,17 @@ def write_outputs(c, folder, ids, shas, state, ev, walls) -> dict[str, Any]:
             "n": int(s.n), "lower_better": bool(s.lower_better), "kind": s.kind, "confidence": 0.95,
             "n_nan": int(s.n_nan), "n_capped": int(s.n_capped), "note": s.note,
             "preset": ev.preset_args.get(mid, {}),
+            # What the interval resampled: whole source images (patches of one image are not
+            # independent) or the pairs; set metrics (FID) have no interval.
+            "resampling": "none" if s.kind == "set" else ("source" if s.n_clusters else "pair"),
+            "n_clusters": int(s.n_clusters) if s.n_clusters else None,
         }  # fmt: skip
     seconds = [state.seconds.get(i) for i in ids]
     total = sum(x for x in seconds if x is not None)
     s_img = total / len(ids) if all(x is not None for x in seconds) and ids else None
+    not_measured = None
+    if not getattr(c.model, "runs_here", True):  # reading another codebase's outputs is not its speed
+        s_img, not_measured = None, "outputs made by another codebase (folder adapter): not run here"
     peak = max(state.peaks, default=(None, "unknown"))
     n_all = len(c.prepared.pairs)
     desc = describe_device(c.device)
@@ -104,6 +111,7 @@ def write_outputs(c, folder, ids, shas, state, ev, walls) -> dict[str, Any]:
             "metric_seconds": ev.seconds,
             "peak_memory_bytes": peak[0],
             "peak_memory_kind": peak[1],
+            "not_measured": not_measured,
         },  # fmt: skip
         "sr_images": shas,
         "per_image_csv_sha256": sha256_file(folder / PER_IMAGE_FILE),

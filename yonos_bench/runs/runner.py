@@ -21,13 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from yonos_bench.core.errors import YonosError
-from yonos_bench.core.imageio import sha256_file
 from yonos_bench.core.paths import results_root as resolve_results_root
 from yonos_bench.core.provenance import resolve_device
 from yonos_bench.runs.cell_cache import ProgressLog, clear_logs, read_logs, verify_images
 from yonos_bench.runs.generate import Dist, dist_context, generate_images
 from yonos_bench.runs.results import (
-    PER_IMAGE_FILE,
     RESULT_FILE,
     SR_DIR,
     CellKey,
@@ -35,6 +33,7 @@ from yonos_bench.runs.results import (
     cell_dir,
     protocol_dir,
     read_result,
+    verify_per_image,
 )
 from yonos_bench.runs.run_result import write_outputs
 
@@ -61,6 +60,7 @@ class RunOptions:
     force_metrics: bool = False  # recompute metrics from the cached images
     metric_batch_size: int = 8
     progress: bool = True
+    strict: bool = False  # a requested metric that cannot be computed is an error
 
 
 @dataclass
@@ -201,6 +201,7 @@ def run_benchmark(
                 key = CellKey(
                     spec.name, spec.version, prepared.digest, model.name, model.weights_digest,
                     resolved, opts.seed, opts.dtype, limit,
+                    None if getattr(model, "batch_invariant", False) else opts.batch_size,
                 )  # fmt: skip
                 ctx = _CellContext(
                     key, spec, prepared, pairs, metric_ids, model, device, dist, opts, root, ui
@@ -212,6 +213,8 @@ def run_benchmark(
             del model
     if dist.main and opts.progress:
         ui.summary(outcomes, metric_ids)
+    elif dist.main:  # quiet: no table, but a skipped metric is never left unsaid
+        ui.say_skipped(outcomes)
     return outcomes
 
 
@@ -235,7 +238,7 @@ def run_cell(c: _CellContext) -> CellOutcome:
     sr_dir = folder / SR_DIR
     kd = c.key.digest()
     out = CellOutcome(c.key, folder, "computed", 0)
-    existing = _existing_result(folder / RESULT_FILE, kd, c.opts.force, out.messages)
+    existing = _existing_result(folder / RESULT_FILE, c.key, c.model, c.opts.force, out.messages)
     if c.opts.force:
         c.dist.barrier()
         if c.dist.main:
@@ -248,14 +251,14 @@ def run_cell(c: _CellContext) -> CellOutcome:
     ids = [p.id for p in c.pairs]
     done, bad = verify_images(sr_dir, ids, recorded)
     out.messages += bad
-    if (
-        existing
-        and len(done) == len(ids)
-        and not c.opts.force_metrics
-        and _complete(existing, folder, c.metric_ids)
-    ):
-        out.status, out.result = "cached", existing
-        return out
+    if existing is not None:
+        trusted = _trusted(existing, folder, out.messages)
+        if trusted and len(done) == len(ids) and not c.opts.force_metrics:
+            if _complete(existing, c.metric_ids, c.opts.strict):
+                out.status, out.result = "cached", existing
+                return out
+        if trusted:  # --metrics adds to a cell: keep every metric it already has
+            c.metric_ids = list(dict.fromkeys([*c.metric_ids, *existing["metrics"]]))
     if len(done) < len(ids) and c.dist.main:
         (folder / SR_FEATURES_FILE).unlink(missing_ok=True)  # SR features of replaced images are stale
     out.status = "computed" if not done else ("resumed" if len(done) < len(ids) else "rescored")
@@ -282,6 +285,12 @@ def run_cell(c: _CellContext) -> CellOutcome:
         )
     shas = {i: state.sha256.get(i, recorded.get(i)) for i in ids}
     evaluation = _evaluate(c, folder, ids)
+    if not evaluation.summary:  # nothing computed: no result file, exit 1 (images stay cached)
+        reasons = "; ".join(f"{m}: {why.splitlines()[0]}" for m, why in evaluation.unavailable.items())
+        raise YonosError(
+            f"Cell {folder}: nothing was computed — no requested metric could run ({reasons}). "
+            "The SR images are cached; fix the cause and rerun."
+        )
     if c.dist.main:
         walls = {"generation": gen_wall, "total": time.perf_counter() - t0, "images": out.images_computed}
         out.result = write_outputs(c, folder, ids, shas, state, evaluation, walls)
@@ -291,7 +300,7 @@ def run_cell(c: _CellContext) -> CellOutcome:
     return out
 
 
-def _existing_result(path: Path, kd: str, force: bool, messages: list[str]) -> dict | None:
+def _existing_result(path: Path, key: CellKey, model, force: bool, messages: list[str]) -> dict | None:
     if not path.exists():
         return None
     try:
@@ -299,27 +308,56 @@ def _existing_result(path: Path, kd: str, force: bool, messages: list[str]) -> d
     except ResultFileError as e:
         messages.append(f"{e} Recomputing it.")
         return None
-    if existing["cell_key"] != kd:
+    if existing["cell_key"] != key.digest():
         if force:
             return None
         raise YonosError(
-            f"{path} holds the result of another cell ({_cell_diff(existing['cell'], kd)}). "
-            "Use --force to replace it, or --results DIR to keep both."
+            f"{path} holds the result of another cell ({_cell_diff(existing['cell'], key, model)}); "
+            "its images are not reused. Use --force to replace it, or --results DIR to keep both."
         )
     return existing
 
 
-def _cell_diff(old: dict, kd: str) -> str:
-    fields = ("weights_digest", "protocol_digest")
-    return ", ".join(f"{f} {str(old.get(f))[:16]}" for f in fields) + f"; cell key {kd[:12]}… asked for"
+def _cell_diff(old: dict, key: CellKey, model) -> str:
+    """What differs between the stored cell and the one asked for, in the user's terms."""
+    new = key.to_dict()
+    parts = []
+    for f in sorted(set(old) | set(new)):
+        a, b = old.get(f), new.get(f)
+        if a == b:
+            continue
+        if f == "batch_size":
+            parts.append(
+                f"batch size {a or 'any'} there, --batch-size {b or 'any'} now (outputs depend on it)"
+            )
+        elif f == "weights_digest":
+            files = (getattr(model, "info", None) or {}).get("hashed_files")
+            what = (
+                f"the command's code changed (template, version or {', '.join(Path(x).name for x in files)})"
+                if files is not None
+                else "the model's weights changed"
+            )
+            parts.append(f"weights_digest {str(a)[:12]}… there, {str(b)[:12]}… now: {what}")
+        else:
+            parts.append(f"{f} {str(a)[:16]} there, {str(b)[:16]} now")
+    return "; ".join(parts) or "cell key differs"
 
 
-def _complete(existing: dict, folder: Path, metric_ids: list[str]) -> bool:
-    have = set(existing["metrics"]) | set(existing["unavailable"])
-    csv_path = folder / PER_IMAGE_FILE
-    if not set(metric_ids) <= have or not csv_path.is_file():
+def _trusted(existing: dict, folder: Path, messages: list[str]) -> bool:
+    """The stored result agrees with its per_image.csv (else its metrics are recomputed)."""
+    try:
+        verify_per_image(existing, folder / RESULT_FILE)
+    except ResultFileError as e:
+        messages.append(f"{e} Recomputing its metrics.")
         return False
-    return sha256_file(csv_path) == existing["per_image_csv_sha256"]
+    return True
+
+
+def _complete(existing: dict, metric_ids: list[str], strict: bool) -> bool:
+    """Every requested metric is in the (verified) result; under ``strict`` a metric
+    recorded as unavailable counts as missing (it is retried, and fails if it still cannot run)."""
+    have = set(existing["metrics"]) | (set() if strict else set(existing["unavailable"]))
+    return set(metric_ids) <= have
 
 
 def _evaluate(c: _CellContext, folder: Path, ids: list[str]):
@@ -334,7 +372,8 @@ def _evaluate(c: _CellContext, folder: Path, ids: list[str]):
                          sr_file=folder / SR_FEATURES_FILE)  # fmt: skip
     return evaluate(
         sr_paths, hr_paths, c.metric_ids, device=c.device, batch_size=c.opts.metric_batch_size,
-        weights_dir=c.opts.weights_dir, feature_cache=cache, pair_ids=ids,
+        weights_dir=c.opts.weights_dir, feature_cache=cache, pair_ids=ids, strict=c.opts.strict,
+        clusters=[p.source or p.id for p in c.pairs],  # intervals resample source images
     )  # fmt: skip
 
 

@@ -59,6 +59,12 @@ class RunUI:
         if self.speak:
             self.console.print(f"[yellow]{message}[/yellow]", highlight=False, soft_wrap=True)
 
+    def say_skipped(self, outcomes) -> None:
+        """One line per metric that could not be computed (said even when quiet)."""
+        unavailable = {m: why for o in outcomes for m, why in o.result.get("unavailable", {}).items()}
+        for m, why in sorted(unavailable.items()):
+            self.say(f"{m} not computed: {why}")
+
     def summary(self, outcomes, metric_ids: list[str]) -> None:
         from rich.table import Table
 

@@ -70,7 +70,19 @@ def test_gpu_sh_cpu_reduced_writes_every_variant_and_the_peer_table(tmp_path):
     assert "no verdict (reduced mode" in out
 
 
-def test_gpu_speed_skips_what_the_budget_cannot_afford(tmp_path, capsys):
+class _FrozenBudget:
+    """A budget whose clock never runs: what is skipped depends on the estimates, not on how
+    long building the pipeline took on a loaded machine (0.1 s of slack made this flaky)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def left(self) -> float:
+        return self.seconds
+
+
+def test_gpu_speed_skips_what_the_budget_cannot_afford(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(gpu_speed, "Budget", _FrozenBudget)
     doc = gpu_speed.main(
         [
             "--cpu-reduced",

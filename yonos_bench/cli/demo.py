@@ -39,4 +39,9 @@ def demo(
     typer.echo(out.table_text)
     typer.echo("Table 3 (miniature): scale distillation × decoder fine-tuning, 1 DDIM step\n")
     typer.echo(out.ablation_text)
+    if out.real_table_text:
+        from yonos_bench.demo import REAL_PAIRS
+
+        typer.echo(f"Real baselines (fp16 ncnn imports, not the official releases), first {REAL_PAIRS} pairs\n")
+        typer.echo(out.real_table_text)
     typer.echo(summary(out, limit))

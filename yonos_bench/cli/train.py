@@ -19,7 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-PresetOpt = Annotated[str, typer.Option("--preset", help="sd15 (the paper's recipe) or tiny (CPU, minutes).")]
+PresetOpt = Annotated[
+    str | None, typer.Option("--preset", help="sd15 (the paper's recipe) or tiny (CPU, minutes; the default).")
+]
 DataOpt = Annotated[
     list[str] | None,
     typer.Option("--data", help="HR image folder (repeat for several), or 'procedural' (tiny default)."),
@@ -30,8 +32,21 @@ SetOpt = Annotated[
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Run folder (default: runs/<stage>-NNN).")]
 ResumeOpt = Annotated[
-    bool, typer.Option("--resume", help="Continue --out (or the newest run) from its checkpoint.")
-]
+    str | None,
+    typer.Option(
+        "--resume", flag_value="", metavar="[RUN]",
+        help="Continue RUN (or --out, or the newest run of the stage) from its last checkpoint, with "
+        "the run's saved config (only --set run-control keys such as steps may change).",
+    ),
+]  # fmt: skip
+ProbeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--probe", flag_value="3", metavar="[STEPS]",
+        help="Run STEPS (default 3) steps of the real recipe in a temporary folder and print peak memory, "
+        "samples/s, data-loading share, checkpoint size and the full run's estimated time; keeps nothing.",
+    ),
+]  # fmt: skip
 DryOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and exit.")]
 VaeOpt = Annotated[
     str | None, typer.Option("--vae", help="VAE folder or autoencoder run to use (tiny chain).")
@@ -49,30 +64,80 @@ def _model_scale(path: str) -> int | None:
     return None
 
 
-def _run(stage: str, preset: str, data, scale, sets, out, resume, dry_run, **paths) -> None:
+def _absolute(value: str) -> str:
+    """A path as an absolute path (hub ids, ``random``, ``procedural`` stay as they are)."""
+    p = Path(value).expanduser()
+    return str(p.resolve()) if p.exists() else value
+
+
+def _resumed_config(stage: str, resume: str, out, preset, data, scale, given: dict, sets):
+    """The saved config of the run to resume, with what was given on the command line on top
+    (the engine then refuses any training-relevant difference, naming the keys)."""
+    import dataclasses
+
+    from yonos_bench.core.errors import DataMissingError, SpecError
+    from yonos_train.config import apply_overrides, load_config
+    from yonos_train.engine import OPTIONS_FILE, _latest_run_dir
+
+    if resume and out is not None and Path(resume).resolve() != Path(out).resolve():
+        raise SpecError(f"--resume {resume} and --out {out} name different runs; give one of them.")
+    if resume or out is not None:
+        run_dir = Path(resume or out)
+    else:
+        from yonos_train.recipes import recipe
+
+        run_dir = _latest_run_dir(Path(recipe(stage, preset or "tiny").runs_dir), stage)
+    opts = run_dir / OPTIONS_FILE
+    if not opts.is_file():
+        raise DataMissingError(f"--resume: {run_dir} is not a training run (no {OPTIONS_FILE}).")
+    cfg = load_config(opts)
+    if cfg.stage != stage:
+        raise SpecError(f"--resume: {run_dir} is a {cfg.stage} run; resume it with `train {cfg.stage}`.")
+    changes: dict = {"out": str(run_dir), "resume": True}
+    if preset is not None:
+        changes["preset"] = preset
+    if data:
+        changes["data"] = [_absolute(d) for d in data]
+    if scale is not None:
+        changes["scale"] = scale
+    changes.update({k: _absolute(str(v)) for k, v in given.items()})
+    cfg = dataclasses.replace(cfg, **changes)
+    return apply_overrides(cfg, sets or [])
+
+
+def _run(stage: str, preset, data, scale, sets, out, resume, dry_run, probe=None, **paths) -> None:
     from yonos_bench.core.errors import SpecError
     from yonos_train.config import apply_overrides, describe, validate
     from yonos_train.recipes import recipe
 
-    cfg = recipe(stage, preset)
-    if data:
-        cfg.data = list(data)
-    if not cfg.data:
-        raise SpecError(f"--data is required for the {preset} preset (one or more HR image folders).")
     given = {k: v for k, v in paths.items() if v is not None}
-    if scale is None and "teacher" in given and (ts := _model_scale(given["teacher"])):
-        scale = 2 * ts  # distill: the student works at twice the teacher's scale
-    if scale is None and "model" in given and (ms := _model_scale(given["model"])):
-        scale = ms  # decoder: the pipeline's own scale
-    if scale is not None:
-        cfg.scale = scale
-    for key, value in given.items():
-        setattr(cfg, key, str(value))
-    if out is not None:
-        cfg.out = str(out)
-    cfg.resume = resume
-    validate(cfg)
-    cfg = apply_overrides(cfg, sets or [])
+    if resume is not None:
+        if probe is not None:
+            raise SpecError("--probe measures a fresh run; it cannot be combined with --resume.")
+        cfg = _resumed_config(stage, resume, out, preset, data, scale, given, sets)
+    else:
+        needed = {"distill": "teacher", "decoder": "model"}.get(stage)
+        if needed and needed not in given:
+            raise SpecError(f"--{needed} is required for `train {stage}` (unless resuming with --resume RUN).")
+        cfg = recipe(stage, preset or "tiny")
+        if data:
+            cfg.data = list(data)
+        if not cfg.data:
+            raise SpecError(f"--data is required for the {cfg.preset} preset (one or more HR image folders).")
+        # Stored absolute: a run (and its --resume) must not depend on the directory it ran from.
+        cfg.data = [_absolute(d) for d in cfg.data]
+        if scale is None and "teacher" in given and (ts := _model_scale(given["teacher"])):
+            scale = 2 * ts  # distill: the student works at twice the teacher's scale
+        if scale is None and "model" in given and (ms := _model_scale(given["model"])):
+            scale = ms  # decoder: the pipeline's own scale
+        if scale is not None:
+            cfg.scale = scale
+        for key, value in given.items():
+            setattr(cfg, key, _absolute(str(value)))
+        if out is not None:
+            cfg.out = str(out)
+        validate(cfg)
+        cfg = apply_overrides(cfg, sets or [])
     if dry_run:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         info = describe(cfg, world)
@@ -82,15 +147,27 @@ def _run(stage: str, preset: str, data, scale, sets, out, resume, dry_run, **pat
         )
         typer.echo(json.dumps(info, indent=2))
         return
+    from yonos_train.engine import TrainingInterrupted
     from yonos_train.stages import run_stage
 
-    run_dir = run_stage(cfg)
+    if probe is not None:
+        from yonos_train.probe import run_probe
+
+        report = run_probe(cfg, probe)
+        if os.environ.get("RANK", "0") == "0":  # accelerate launch: one report
+            typer.echo(report)
+        return
+    try:
+        run_dir = run_stage(cfg)
+    except TrainingInterrupted as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(130) from None
     typer.echo(f"Run finished: {run_dir}")
 
 
 @app.command("standard")
 def standard(
-    preset: PresetOpt = "tiny",
+    preset: PresetOpt = None,
     data: DataOpt = None,
     scale: ScaleOpt = None,
     init: Annotated[
@@ -99,55 +176,59 @@ def standard(
     vae: VaeOpt = None,
     sets: SetOpt = None,
     out: OutOpt = None,
-    resume: ResumeOpt = False,
+    resume: ResumeOpt = None,
     dry_run: DryOpt = False,
+    probe: ProbeOpt = None,
 ) -> None:
     """Eq. 2 at scale N on raw data: the x2 teacher, or an SD-SR baseline (direct x4/x8)."""
-    _run("standard", preset, data, scale, sets, out, resume, dry_run, init=init, vae=vae)
+    _run("standard", preset, data, scale, sets, out, resume, dry_run, probe, init=init, vae=vae)
 
 
 @app.command("distill")
 def distill(
     teacher: Annotated[
-        str, typer.Option("--teacher", help="The frozen x(N/2) YONOS pipeline (or its run folder).")
-    ],
-    preset: PresetOpt = "tiny",
+        str | None, typer.Option("--teacher", help="The frozen x(N/2) YONOS pipeline (or its run folder).")
+    ] = None,
+    preset: PresetOpt = None,
     data: DataOpt = None,
     scale: ScaleOpt = None,
     sets: SetOpt = None,
     out: OutOpt = None,
-    resume: ResumeOpt = False,
+    resume: ResumeOpt = None,
     dry_run: DryOpt = False,
+    probe: ProbeOpt = None,
 ) -> None:
     """Eq. 3: student at xN initialised from and supervised by the frozen x(N/2) teacher."""
-    _run("distill", preset, data, scale, sets, out, resume, dry_run, teacher=teacher)
+    _run("distill", preset, data, scale, sets, out, resume, dry_run, probe, teacher=teacher)
 
 
 @app.command("decoder")
 def decoder(
     model: Annotated[
-        str, typer.Option("--model", help="The one-step YONOS pipeline (or run folder) to fine-tune.")
-    ],
-    preset: PresetOpt = "tiny",
+        str | None, typer.Option("--model", help="The one-step YONOS pipeline (or run folder) to fine-tune.")
+    ] = None,
+    preset: PresetOpt = None,
     data: DataOpt = None,
     scale: ScaleOpt = None,
     sets: SetOpt = None,
     out: OutOpt = None,
-    resume: ResumeOpt = False,
+    resume: ResumeOpt = None,
     dry_run: DryOpt = False,
+    probe: ProbeOpt = None,
 ) -> None:
     """Fine-tune the VAE decoder on the frozen one-step UNet (LDM autoencoder loss)."""
-    _run("decoder", preset, data, scale, sets, out, resume, dry_run, model=model)
+    _run("decoder", preset, data, scale, sets, out, resume, dry_run, probe, model=model)
 
 
 @app.command("autoencoder")
 def autoencoder(
-    preset: PresetOpt = "tiny",
+    preset: PresetOpt = None,
     data: DataOpt = None,
     sets: SetOpt = None,
     out: OutOpt = None,
-    resume: ResumeOpt = False,
+    resume: ResumeOpt = None,
     dry_run: DryOpt = False,
+    probe: ProbeOpt = None,
 ) -> None:
     """Train the tiny preset's KL autoencoder from scratch (saved to <run>/vae)."""
-    _run("autoencoder", preset, data, None, sets, out, resume, dry_run)
+    _run("autoencoder", preset, data, None, sets, out, resume, dry_run, probe)

@@ -70,13 +70,25 @@ class FolderImages:
             raise DataMissingError(
                 "No training data given: pass --data DIR (one or more), or --data procedural."
             )
+        from .prepare_data import read_manifest
+
         self.roots = [Path(r) for r in roots]
         self.paths: list[Path] = []
         self.skipped_small = 0
+        self.tiled_from: list[str] = []
         unreadable: list[str] = []
         for root in self.roots:
             if not root.is_dir():
                 raise DataMissingError(f"Training data folder not found: {root}")
+            manifest = read_manifest(root)
+            if manifest is not None:  # prepared tiles: sizes known, no file opened at start-up
+                self.tiled_from += [s["root"] for s in manifest["sources"]]
+                for t in manifest["tiles"]:
+                    if min(t["size"]) < min_size:
+                        self.skipped_small += 1
+                    else:
+                        self.paths.append(root / t["file"])
+                continue
             files = list_images_recursive(root)
             if not files:
                 raise DataMissingError(
@@ -115,7 +127,9 @@ class FolderImages:
         return read_rgb8(self.paths[i])
 
     def describe(self) -> str:
-        return f"{len(self)} images from {', '.join(map(str, self.roots))} ({self.skipped_small} skipped, too small)"
+        tiled = f" (tiles of {', '.join(self.tiled_from)})" if self.tiled_from else ""
+        return (f"{len(self)} images from {', '.join(map(str, self.roots))}{tiled} "
+                f"({self.skipped_small} skipped, too small)")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- procedural

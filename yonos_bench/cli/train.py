@@ -232,3 +232,23 @@ def autoencoder(
 ) -> None:
     """Train the tiny preset's KL autoencoder from scratch (saved to <run>/vae)."""
     _run("autoencoder", preset, data, None, sets, out, resume, dry_run, probe)
+
+
+@app.command("prepare-data")
+def prepare_data(
+    data: Annotated[list[str], typer.Option("--data", help="HR source folder (repeatable; searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the tiles and tiles.json (then: --data OUT).")],
+    tile: Annotated[int, typer.Option("--tile", help="Tile side in px (>= the training crop; 640 for 512 crops).")] = 640,
+    stride: Annotated[int, typer.Option("--stride", help="Step between tiles (overlap = tile - stride).")] = 320,
+    min_size: Annotated[int, typer.Option("--min-size", help="Skip images smaller than this (the crop).")] = 512,
+    workers: Annotated[int, typer.Option("--workers", help="Processes decoding and cutting images.")] = 1,
+) -> None:
+    """Cut HR images once into overlapping PNG tiles with a manifest (fast loading of DIV8K-size images)."""
+    from yonos_train.prepare_data import prepare_tiles
+
+    manifest = prepare_tiles(data, out, tile=tile, stride=stride, min_size=min_size, workers=workers)
+    typer.echo(
+        f"{len(manifest['tiles'])} tiles of {tile}px (stride {stride}) from "
+        f"{sum(s['images'] for s in manifest['sources'])} images -> {out} "
+        f"({manifest['skipped_small']} smaller than {min_size}px skipped). Train with --data {out}"
+    )

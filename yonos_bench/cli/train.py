@@ -107,7 +107,7 @@ def _resumed_config(stage: str, resume: str, out, preset, data, scale, given: di
 
 def _run(stage: str, preset, data, scale, sets, out, resume, dry_run, probe=None, **paths) -> None:
     from yonos_bench.core.errors import SpecError
-    from yonos_train.config import apply_overrides, describe, validate
+    from yonos_train.config import apply_overrides, describe
     from yonos_train.recipes import recipe
 
     given = {k: v for k, v in paths.items() if v is not None}
@@ -136,8 +136,7 @@ def _run(stage: str, preset, data, scale, sets, out, resume, dry_run, probe=None
             setattr(cfg, key, _absolute(str(value)))
         if out is not None:
             cfg.out = str(out)
-        validate(cfg)
-        cfg = apply_overrides(cfg, sets or [])
+        cfg = apply_overrides(cfg, sets or [])  # validates the result (options and --set together)
     if dry_run:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         info = describe(cfg, world)

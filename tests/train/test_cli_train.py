@@ -81,11 +81,11 @@ def test_without_vae_the_tiny_standard_stage_warns_and_the_lineage_says_so(tmp_p
 
 def test_probe_on_the_tiny_preset_prints_every_field_and_keeps_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    res = runner.invoke(app, ["train", "standard", "--probe", "2", *SMALL])
+    res = runner.invoke(app, ["train", "standard", "--probe", "--probe-steps", "2", *SMALL])
     assert res.exit_code == 0, res.output
     for field in ("step time", "samples/s", "data-loading share", "peak memory", "checkpoint size",
                   "full run estimate", "frozen_dtype=bf16", "encode_chunk=", "accelerate launch"):  # fmt: skip
         assert field in res.output, field
     assert not (tmp_path / "runs").exists()  # the probe's run folder was temporary
-    res = runner.invoke(app, ["train", "standard", "--probe", "2", "--resume", "x"])
+    res = runner.invoke(app, ["train", "standard", "--probe", "--probe-steps", "2", "--resume", "x"])
     assert res.exit_code == 1 and "cannot be combined with --resume" in res.output

@@ -51,7 +51,7 @@ def test_probe_on_sd15_at_random_weights_on_cpu(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     sets = ["init=random", "crop=64", "degradation=bicubic", "batch_size=1", "grad_accum=1", "num_workers=0",
             "ema_decay=0", "mixed_precision=no", "procedural_images=2", "procedural_size=64", "progress=false"]  # fmt: skip
-    args = ["train", "standard", "--preset", "sd15", "--data", "procedural", "--probe", "2"]
+    args = ["train", "standard", "--preset", "sd15", "--data", "procedural", "--probe", "--probe-steps", "2"]
     res = CliRunner().invoke(app, args + [x for s in sets for x in ("--set", s)])
     assert res.exit_code == 0, res.output
     print(res.output)

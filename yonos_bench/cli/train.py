@@ -32,21 +32,25 @@ SetOpt = Annotated[
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Run folder (default: runs/<stage>-NNN).")]
 ResumeOpt = Annotated[
-    str | None,
+    bool,
     typer.Option(
-        "--resume", flag_value="", metavar="[RUN]",
-        help="Continue RUN (or --out, or the newest run of the stage) from its last checkpoint, with "
-        "the run's saved config (only --set run-control keys such as steps may change).",
+        "--resume",
+        help="Continue RUN (the argument), or --out, or the newest run of the stage, from its last "
+        "checkpoint with the run's saved config (only run-control keys such as steps may change).",
     ),
-]  # fmt: skip
+]
+RunArg = Annotated[
+    Path | None, typer.Argument(metavar="[RUN]", help="With --resume: the run folder to continue.", show_default=False)
+]
 ProbeOpt = Annotated[
-    int | None,
+    bool,
     typer.Option(
-        "--probe", flag_value="3", metavar="[STEPS]",
-        help="Run STEPS (default 3) steps of the real recipe in a temporary folder and print peak memory, "
+        "--probe",
+        help="Run --probe-steps steps of the real recipe in a temporary folder and print peak memory, "
         "samples/s, data-loading share, checkpoint size and the full run's estimated time; keeps nothing.",
     ),
-]  # fmt: skip
+]
+ProbeStepsOpt = Annotated[int, typer.Option("--probe-steps", help="Steps --probe runs (the first is warm-up).")]
 DryOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and exit.")]
 VaeOpt = Annotated[
     str | None, typer.Option("--vae", help="VAE folder or autoencoder run to use (tiny chain).")
@@ -66,6 +70,8 @@ def _model_scale(path: str) -> int | None:
 
 def _absolute(value: str) -> str:
     """A path as an absolute path (hub ids, ``random``, ``procedural`` stay as they are)."""
+    if value in ("procedural", "random"):  # keywords, even if a folder of that name exists here
+        return value
     p = Path(value).expanduser()
     return str(p.resolve()) if p.exists() else value
 
@@ -103,6 +109,15 @@ def _resumed_config(stage: str, resume: str, out, preset, data, scale, given: di
     changes.update({k: _absolute(str(v)) for k, v in given.items()})
     cfg = dataclasses.replace(cfg, **changes)
     return apply_overrides(cfg, sets or [])
+
+
+def _resume_target(resume: bool, run: Path | None) -> str | None:
+    """None: a new run; "": resume --out or the newest run; else the RUN folder to resume."""
+    if run is not None and not resume:
+        from yonos_bench.core.errors import SpecError
+
+        raise SpecError(f"Unexpected argument {run}: to continue a run, use --resume {run}.")
+    return None if not resume else str(run or "")
 
 
 def _run(stage: str, preset, data, scale, sets, out, resume, dry_run, probe=None, **paths) -> None:
@@ -175,12 +190,14 @@ def standard(
     vae: VaeOpt = None,
     sets: SetOpt = None,
     out: OutOpt = None,
-    resume: ResumeOpt = None,
+    resume: ResumeOpt = False,
+    run: RunArg = None,
     dry_run: DryOpt = False,
-    probe: ProbeOpt = None,
+    probe: ProbeOpt = False,
+    probe_steps: ProbeStepsOpt = 3,
 ) -> None:
     """Eq. 2 at scale N on raw data: the x2 teacher, or an SD-SR baseline (direct x4/x8)."""
-    _run("standard", preset, data, scale, sets, out, resume, dry_run, probe, init=init, vae=vae)
+    _run("standard", preset, data, scale, sets, out, _resume_target(resume, run), dry_run, probe_steps if probe else None, init=init, vae=vae)
 
 
 @app.command("distill")
@@ -193,12 +210,14 @@ def distill(
     scale: ScaleOpt = None,
     sets: SetOpt = None,
     out: OutOpt = None,
-    resume: ResumeOpt = None,
+    resume: ResumeOpt = False,
+    run: RunArg = None,
     dry_run: DryOpt = False,
-    probe: ProbeOpt = None,
+    probe: ProbeOpt = False,
+    probe_steps: ProbeStepsOpt = 3,
 ) -> None:
     """Eq. 3: student at xN initialised from and supervised by the frozen x(N/2) teacher."""
-    _run("distill", preset, data, scale, sets, out, resume, dry_run, probe, teacher=teacher)
+    _run("distill", preset, data, scale, sets, out, _resume_target(resume, run), dry_run, probe_steps if probe else None, teacher=teacher)
 
 
 @app.command("decoder")
@@ -211,12 +230,14 @@ def decoder(
     scale: ScaleOpt = None,
     sets: SetOpt = None,
     out: OutOpt = None,
-    resume: ResumeOpt = None,
+    resume: ResumeOpt = False,
+    run: RunArg = None,
     dry_run: DryOpt = False,
-    probe: ProbeOpt = None,
+    probe: ProbeOpt = False,
+    probe_steps: ProbeStepsOpt = 3,
 ) -> None:
     """Fine-tune the VAE decoder on the frozen one-step UNet (LDM autoencoder loss)."""
-    _run("decoder", preset, data, scale, sets, out, resume, dry_run, probe, model=model)
+    _run("decoder", preset, data, scale, sets, out, _resume_target(resume, run), dry_run, probe_steps if probe else None, model=model)
 
 
 @app.command("autoencoder")
@@ -225,12 +246,14 @@ def autoencoder(
     data: DataOpt = None,
     sets: SetOpt = None,
     out: OutOpt = None,
-    resume: ResumeOpt = None,
+    resume: ResumeOpt = False,
+    run: RunArg = None,
     dry_run: DryOpt = False,
-    probe: ProbeOpt = None,
+    probe: ProbeOpt = False,
+    probe_steps: ProbeStepsOpt = 3,
 ) -> None:
     """Train the tiny preset's KL autoencoder from scratch (saved to <run>/vae)."""
-    _run("autoencoder", preset, data, None, sets, out, resume, dry_run, probe)
+    _run("autoencoder", preset, data, None, sets, out, _resume_target(resume, run), dry_run, probe_steps if probe else None)
 
 
 @app.command("prepare-data")

@@ -61,6 +61,15 @@ def test_resume_alone_refuses_another_stage_and_a_changed_key(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, ["train", "standard", "--out", "run", "--set", "steps=1", *SMALL])
     assert res.exit_code == 0, res.output
+    # A checkpoint holds only what resume needs: the trained UNet, its optimizer, the tiny
+    # RNG record and our step file — never the frozen VAE or null embedding.
+    from safetensors.torch import load_file
+
+    ckpt = checkpoints(tmp_path / "run")[-1]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["model.safetensors", "optimizer.bin", "random_states_0.pkl",
+                                                      "trainer_state.json"]  # fmt: skip
+    unet = load_file(str(tmp_path / "run" / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors"))
+    assert load_file(str(ckpt / "model.safetensors")).keys() == unet.keys()
     res = runner.invoke(app, ["train", "autoencoder", "--resume", "run"])
     assert res.exit_code == 1 and "is a standard run; resume it with `train standard`" in res.output
     res = runner.invoke(app, ["train", "standard", "--resume", "run", "--set", "lr=1e-2"])

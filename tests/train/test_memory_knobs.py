@@ -79,3 +79,22 @@ def test_vgg16_is_found_where_weights_fetch_puts_it(tmp_path, monkeypatch):
     monkeypatch.setattr(lpips, "LPIPS", lambda **kw: seen.setdefault("built", kw))
     assert common.lpips_vgg(cfg, print) == {"net": "vgg", "verbose": False}
     assert seen["dirs"][0] == str(store / "hub")
+
+
+def test_distill_and_decoder_run_with_frozen_bf16_and_save_exact_fp32_frozen_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    from yonos_train.stages import run_stage
+
+    from .conftest import quiet, tiny_decoder, tiny_distill
+
+    teacher = tmp_path / "teacher"
+    build_pipeline("tiny", 2, seed=3).save_pretrained(str(teacher))
+    dist = run_stage(tiny_distill(tmp_path, teacher, steps=1, frozen_dtype="bf16", encode_chunk=1), log=quiet)
+    vae_file = "vae/diffusion_pytorch_model.safetensors"
+    a, b = load_file(str(teacher / vae_file)), load_file(str(dist / "pipeline" / vae_file))
+    assert all(b[k].dtype == torch.float32 and torch.equal(a[k], b[k]) for k in a)  # not bf16-rounded
+    dec = run_stage(tiny_decoder(tmp_path, dist, steps=1, frozen_dtype="bf16"), log=quiet)
+    unet_file = "unet/diffusion_pytorch_model.safetensors"
+    a, b = load_file(str(dist / "pipeline" / unet_file)), load_file(str(dec / "pipeline" / unet_file))
+    assert all(b[k].dtype == torch.float32 and torch.equal(a[k], b[k]) for k in a)

@@ -50,7 +50,7 @@ def run(quick: bool = False, threads: int = 1, size: int = 128, images: int = 32
     rows = [{"name": f"JPEG {size}² torchvision / Pillow (CPU)", "value": rate["torchvision@cpu"] / rate["pillow@cpu"],
              "unit": "x", "goal": "", "met": None,
              "note": f"{rate['pillow@cpu']:.0f} vs {rate['torchvision@cpu']:.0f} images/s; identical pixels: {same}"}]  # fmt: skip
-    return {"rows": rows, "images_per_s": rate, "identical_on_cpu": same, "size": size, "threads": threads}
+    return {"command": ".venv/bin/python benchmarks/bench_jpeg_codec.py", "rows": rows, "images_per_s": rate, "identical_on_cpu": same, "size": size, "threads": threads}
 
 
 def main() -> None:

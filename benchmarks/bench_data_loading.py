@@ -74,7 +74,13 @@ def run(quick: bool = False, threads: int = 1, size: int = 4096, images: int = 4
             rows.append({"name": f"data loading {size}² sources, {w} workers: tiles / whole",
                          "value": tiled / whole, "unit": "x", "goal": "", "met": None,
                          "note": f"{whole:.2f} vs {tiled:.2f} samples/s"})  # fmt: skip
-    return {"command": ".venv/bin/python benchmarks/bench_data_loading.py", "rows": rows, "details": details, "size": size, "threads": threads}
+    return {
+        "command": ".venv/bin/python benchmarks/bench_data_loading.py",
+        "rows": rows,
+        "details": details,
+        "size": size,
+        "threads": threads,
+    }
 
 
 def main() -> None:

@@ -45,12 +45,21 @@ def run(quick: bool = False, threads: int = 1, size: int = 128, images: int = 32
                     torch.cuda.synchronize()
                 key = f"{codec}@{dev}"
                 best[key] = min(best.get(key, float("inf")), time.perf_counter() - t0)
-    same = all(torch.equal(jpeg(x, q, "pillow"), jpeg(x, q, "torchvision")) for x, q in zip(xs, qs, strict=True))
+    same = all(
+        torch.equal(jpeg(x, q, "pillow"), jpeg(x, q, "torchvision")) for x, q in zip(xs, qs, strict=True)
+    )
     rate = {k: images / v for k, v in best.items()}
     rows = [{"name": f"JPEG {size}² torchvision / Pillow (CPU)", "value": rate["torchvision@cpu"] / rate["pillow@cpu"],
              "unit": "x", "goal": "", "met": None,
              "note": f"{rate['pillow@cpu']:.0f} vs {rate['torchvision@cpu']:.0f} images/s; identical pixels: {same}"}]  # fmt: skip
-    return {"command": ".venv/bin/python benchmarks/bench_jpeg_codec.py", "rows": rows, "images_per_s": rate, "identical_on_cpu": same, "size": size, "threads": threads}
+    return {
+        "command": ".venv/bin/python benchmarks/bench_jpeg_codec.py",
+        "rows": rows,
+        "images_per_s": rate,
+        "identical_on_cpu": same,
+        "size": size,
+        "threads": threads,
+    }
 
 
 def main() -> None:

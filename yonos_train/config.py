@@ -75,7 +75,9 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader workers decoding/cropping HR images
     stream_salt: int = -1  # data-stream salt; -1 = per stage (distill 1000+N, decoder 2000+N, else 0)
     usm_target: str = "auto"  # train toward the USM-sharpened HR: auto (= on for realesrgan*) | on | off
-    jpeg_codec: str = "auto"  # Real-ESRGAN JPEG: auto (Pillow on CPU, torchvision/nvJPEG on CUDA) | pillow | torchvision
+    jpeg_codec: str = (
+        "auto"  # Real-ESRGAN JPEG: auto (Pillow on CPU, torchvision/nvJPEG on CUDA) | pillow | torchvision
+    )
     # -- optimisation ----------------------------------------------------------------
     batch_size: int = 8  # micro-batch per device
     grad_accum: int = 1  # micro-batches per optimizer step
@@ -89,7 +91,9 @@ class TrainConfig:
     steps: int = 100  # optimizer steps in total
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate autocast)
     gradient_checkpointing: bool = False  # trade compute for activation memory
-    frozen_dtype: str = "fp32"  # dtype of the frozen networks (VAE encoder, teacher/frozen UNet): fp32 | bf16 | fp16
+    frozen_dtype: str = (
+        "fp32"  # dtype of the frozen networks (VAE encoder, teacher/frozen UNet): fp32 | bf16 | fp16
+    )
     encode_chunk: int = 0  # images per frozen-VAE encode call (0 = all of a step's in one call)
     ema_decay: float = 0.0  # EMA of trained weights (0 = off); the saved pipeline uses EMA
     # -- run control -----------------------------------------------------------------
@@ -103,13 +107,17 @@ class TrainConfig:
     progress: bool = True  # rich progress bar on the main process
     cpu: bool = False  # force CPU even where an accelerator is present
     probe_steps: int = 0  # > 0: run this many steps, print memory/speed/checkpoint size, keep nothing
-    num_threads: int = 0  # torch intra-op CPU threads; 0 = auto ($OMP_NUM_THREADS, else cores/processes, <= 8)
+    num_threads: int = (
+        0  # torch intra-op CPU threads; 0 = auto ($OMP_NUM_THREADS, else cores/processes, <= 8)
+    )
 
     @property
     def stream_seed(self) -> int:
         """The seed of this stage's data stream: ``seed`` mixed with the stage's salt."""
-        salt = self.stream_salt if self.stream_salt >= 0 else _STAGE_SALT.get(self.stage, 0) + (
-            self.scale if _STAGE_SALT.get(self.stage, 0) else 0
+        salt = (
+            self.stream_salt
+            if self.stream_salt >= 0
+            else _STAGE_SALT.get(self.stage, 0) + (self.scale if _STAGE_SALT.get(self.stage, 0) else 0)
         )
         if salt == 0:
             return int(self.seed)
@@ -262,7 +270,11 @@ def validate(cfg: TrainConfig) -> None:
         raise bad("ema_decay", "must be in [0, 1).")
     if cfg.lr <= 0:
         raise bad("lr", "must be > 0.")
-    for key, allowed in (("frozen_dtype", FROZEN_DTYPES), ("jpeg_codec", JPEG_CODECS), ("usm_target", USM_TARGET)):
+    for key, allowed in (
+        ("frozen_dtype", FROZEN_DTYPES),
+        ("jpeg_codec", JPEG_CODECS),
+        ("usm_target", USM_TARGET),
+    ):
         if getattr(cfg, key) not in allowed:
             raise did_you_mean(key, getattr(cfg, key), list(allowed))
     if cfg.stage == "autoencoder" and cfg.usm_target == "on":

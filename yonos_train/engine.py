@@ -31,8 +31,6 @@ import math
 import os
 import re
 import shutil
-import signal
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +45,7 @@ from yonos_bench.core.errors import DataMissingError, SpecError, YonosError
 
 from .config import RUN_CONTROL_FIELDS, TrainConfig, config_digest, describe, load_config, to_dict
 from .data import ImageSource, hr_loader
+from .run_control import StopRequest, choose_threads
 
 CHECKPOINTS = "checkpoints"
 OPTIONS_FILE = "training_options.json"
@@ -76,23 +75,6 @@ class ProbeFinished(Exception):
 
 def resume_command(cfg: TrainConfig, run_dir: Path) -> str:
     return f"yonos-bench train {cfg.stage} --resume {run_dir}"
-
-
-def choose_threads(requested: int, processes: int = 1) -> tuple[int, str]:
-    """torch's intra-op thread count and why: ``requested`` > 0, else ``$OMP_NUM_THREADS``,
-    else the usable cores split over the local processes, at most 8 (more threads only add
-    synchronisation for these CPU-side ops; on a loaded box one thread ran 17x faster than
-    two — 35 vs 2 samples/s on the tiny preset)."""
-    if requested > 0:
-        return requested, "num_threads"
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env), "$OMP_NUM_THREADS"
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(8, cores // max(1, processes) // 2 or 1)), f"auto: {cores} usable cores / {processes} process(es) / 2"
 
 
 @dataclass
@@ -177,35 +159,6 @@ def resolve_run_dir(cfg: TrainConfig) -> Path:
         # command simply starts it again (its options and metrics log are rewritten).
         return run_dir
     return _next_run_dir(Path(cfg.runs_dir), cfg.stage)
-
-
-class _StopRequest:
-    """While active, the first SIGINT/SIGTERM only *asks* the loop to stop (it finishes the
-    current step and saves a checkpoint); a second one interrupts at once as usual."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def _handler(self, signum, frame) -> None:
-        if self.requested:
-            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
-            raise KeyboardInterrupt
-        self.requested = True
-        print(f"\n{signal.Signals(signum).name}: finishing this step and saving a checkpoint "
-              "(again to abort without saving)...", file=sys.stderr, flush=True)  # fmt: skip
-
-    def __enter__(self) -> _StopRequest:
-        import threading
-
-        if threading.current_thread() is threading.main_thread():  # signals only go to it
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def _bare_optimizer(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
@@ -370,7 +323,7 @@ class Run:
         self._data_wait, step_times = 0.0, []
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        with self._progress() as bar, _StopRequest() as stop:
+        with self._progress() as bar, StopRequest() as stop:
             task = bar.add_task(cfg.stage, total=cfg.steps, completed=self.start_step, loss=math.nan, sps=0.0)
             for step in range(self.start_step, end):
                 t0, wait0 = time.perf_counter(), self._data_wait
@@ -404,7 +357,9 @@ class Run:
                         f"Resume with: {resume_command(cfg, self.dir)}", self.dir, done,
                     )  # fmt: skip
         if self.probe_steps:
-            raise ProbeFinished(self._probe_report(step_times, ema))
+            from .probe import probe_report
+
+            raise ProbeFinished(probe_report(self, step_times, ema))
 
     def _agreed(self, flag: bool) -> bool:
         """Whether any process was asked to stop (all processes must stop at the same step)."""
@@ -412,34 +367,6 @@ class Run:
             return flag
         t = torch.tensor([1.0 if flag else 0.0], device=self.device)
         return float(self.accelerator.reduce(t, reduction="sum")) > 0
-
-    def _probe_report(self, step_times: list[tuple[float, float]], ema: Any | None) -> dict[str, Any]:
-        """What ``--probe`` prints: memory, speed, data share, checkpoint size, full-run estimate."""
-        cfg, acc = self.cfg, self.accelerator
-        timed = step_times[1:] or step_times  # the first step pays warm-up (allocator, workers)
-        step_s = sum(t for t, _ in timed) / len(timed)
-        data_share = sum(w for _, w in timed) / max(sum(t for t, _ in timed), 1e-9)
-        peak = peak_memory_mb(self.device)
-        total_mb = (torch.cuda.get_device_properties(self.device).total_memory / 2**20
-                    if self.device.type == "cuda" else None)  # fmt: skip
-        ckpt = self._save_checkpoint(self.start_step + len(step_times), ema)
-        ckpt_bytes = sum(p.stat().st_size for p in ckpt.rglob("*") if p.is_file())
-        remaining = cfg.steps - self.start_step
-        return {
-            "stage": cfg.stage, "preset": cfg.preset, "device": str(self.device),
-            "processes": acc.num_processes, "threads": self.num_threads,
-            "mixed_precision": cfg.mixed_precision, "frozen_dtype": cfg.frozen_dtype,
-            "gradient_checkpointing": cfg.gradient_checkpointing, "encode_chunk": cfg.encode_chunk,
-            "crop": cfg.crop, "batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum,
-            "steps_probed": len(step_times), "step_s": step_s,
-            "samples_per_s": cfg.samples_per_step * acc.num_processes / max(step_s, 1e-9),
-            "data_loading_share": data_share,
-            "peak_memory_mb": peak, "peak_memory_kind": "device" if total_mb else "process RSS",
-            "device_memory_mb": total_mb,
-            "checkpoint_mb": ckpt_bytes / 2**20,
-            "checkpoints_disk_mb": ckpt_bytes / 2**20 * cfg.keep_checkpoints,
-            "full_run_steps": remaining, "estimated_full_run_h": step_s * remaining / 3600,
-        }  # fmt: skip
 
     def _one_step(self, step_fn, batches, step, trainables, optims, last_ckpt) -> dict[str, float]:
         cfg, acc = self.cfg, self.accelerator
@@ -481,7 +408,9 @@ class Run:
         (the discriminator before ``disc_start``) is skipped: the scaler refuses to step an
         optimizer it recorded no inf check for."""
         cfg, acc = self.cfg, self.accelerator
-        scaler = acc.scaler if cfg.mixed_precision == "fp16" and getattr(acc, "scaler", None) is not None else None
+        scaler = (
+            acc.scaler if cfg.mixed_precision == "fp16" and getattr(acc, "scaler", None) is not None else None
+        )
         factor = self.lr_factor(step)
         stepped = False
         for o in optims:

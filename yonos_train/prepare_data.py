@@ -74,7 +74,9 @@ def prepare_tiles(
     from yonos_bench.core.imageio import list_images_recursive
 
     if tile < 1 or stride < 1 or stride > tile:
-        raise SpecError(f"prepare-data: need tile >= 1 and 1 <= stride <= tile, got tile {tile}, stride {stride}.")
+        raise SpecError(
+            f"prepare-data: need tile >= 1 and 1 <= stride <= tile, got tile {tile}, stride {stride}."
+        )
     if min_size > tile:
         raise SpecError(f"prepare-data: --min-size {min_size} is larger than the tile {tile}.")
     out = Path(out)
@@ -95,7 +97,9 @@ def prepare_tiles(
             results = list(pool.map(_cut_one, jobs, chunksize=4))
     else:
         results = [_cut_one(j) for j in jobs]
-    tiles = [{**t, "file": f"{r['source'].split('/', 1)[0]}/{t['file']}"} for r in results for t in r["tiles"]]
+    tiles = [
+        {**t, "file": f"{r['source'].split('/', 1)[0]}/{t['file']}"} for r in results for t in r["tiles"]
+    ]
     skipped = sum(r["skipped"] for r in results)
     manifest = {"format": FORMAT, "tile": tile, "stride": stride, "min_size": min_size, "sources": sources,
                 "skipped_small": skipped, "tiles": tiles}  # fmt: skip
@@ -114,7 +118,9 @@ def read_manifest(root: Path) -> dict[str, Any] | None:
     try:
         manifest = json.loads(path.read_text())
     except ValueError as e:
-        raise DataMissingError(f"{path}: not a valid tiles manifest ({e}); rerun `train prepare-data`.") from None
+        raise DataMissingError(
+            f"{path}: not a valid tiles manifest ({e}); rerun `train prepare-data`."
+        ) from None
     if manifest.get("format") != FORMAT:
         raise DataMissingError(f"{path}: unknown format {manifest.get('format')!r} (expected {FORMAT}).")
     return manifest

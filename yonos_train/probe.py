@@ -16,14 +16,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from yonos_bench.core.errors import SpecError
 
 from .config import TrainConfig
+from .engine import peak_memory_mb
 
 #: The knobs that lower peak memory, in the order to try them (all ``--set``).
 MEMORY_KNOBS = (
     ("gradient_checkpointing=true", "recompute UNet activations in backward (sd15 default)"),
-    ("frozen_dtype=bf16", "frozen teacher UNet / VAE encoder weights in bf16 (sd15 default; -1.7 GB teacher)"),
+    (
+        "frozen_dtype=bf16",
+        "frozen teacher UNet / VAE encoder weights in bf16 (sd15 default; -1.7 GB teacher)",
+    ),
     ("encode_chunk=8", "the frozen VAE encodes at most 8 images per call (distill encodes 3 x batch)"),
     ("batch_size=B grad_accum=A", "smaller micro-batch, more accumulation: keep B x A x GPUs = 240"),
 )
@@ -49,12 +55,43 @@ def run_probe(cfg: TrainConfig, steps: int, *, log=None) -> str:
     raise SpecError("--probe: the stage finished without reaching the probe (steps >= the run's steps?).")
 
 
+def probe_report(run, step_times: list[tuple[float, float]], ema: Any | None) -> dict[str, Any]:
+    """What ``--probe`` prints: memory, speed, data share, checkpoint size, full-run estimate."""
+    cfg, acc = run.cfg, run.accelerator
+    timed = step_times[1:] or step_times  # the first step pays warm-up (allocator, workers)
+    step_s = sum(t for t, _ in timed) / len(timed)
+    data_share = sum(w for _, w in timed) / max(sum(t for t, _ in timed), 1e-9)
+    peak = peak_memory_mb(run.device)
+    total_mb = (torch.cuda.get_device_properties(run.device).total_memory / 2**20
+                if run.device.type == "cuda" else None)  # fmt: skip
+    ckpt = run._save_checkpoint(run.start_step + len(step_times), ema)
+    ckpt_bytes = sum(p.stat().st_size for p in ckpt.rglob("*") if p.is_file())
+    remaining = cfg.steps - run.start_step
+    return {
+        "stage": cfg.stage, "preset": cfg.preset, "device": str(run.device),
+        "processes": acc.num_processes, "threads": run.num_threads,
+        "mixed_precision": cfg.mixed_precision, "frozen_dtype": cfg.frozen_dtype,
+        "gradient_checkpointing": cfg.gradient_checkpointing, "encode_chunk": cfg.encode_chunk,
+        "crop": cfg.crop, "batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum,
+        "steps_probed": len(step_times), "step_s": step_s,
+        "samples_per_s": cfg.samples_per_step * acc.num_processes / max(step_s, 1e-9),
+        "data_loading_share": data_share,
+        "peak_memory_mb": peak, "peak_memory_kind": "device" if total_mb else "process RSS",
+        "device_memory_mb": total_mb,
+        "checkpoint_mb": ckpt_bytes / 2**20,
+        "checkpoints_disk_mb": ckpt_bytes / 2**20 * cfg.keep_checkpoints,
+        "full_run_steps": remaining, "estimated_full_run_h": step_s * remaining / 3600,
+    }  # fmt: skip
+
+
 def _size(mb: float) -> str:
     return f"{mb / 1024:.2f} GB" if mb >= 1024 else f"{mb:.1f} MB"
 
 
 def format_report(cfg: TrainConfig, r: dict[str, Any]) -> str:
-    knobs = (f"{k}: {r[k]}" for k in ("mixed_precision", "frozen_dtype", "gradient_checkpointing", "encode_chunk"))
+    knobs = (
+        f"{k}: {r[k]}" for k in ("mixed_precision", "frozen_dtype", "gradient_checkpointing", "encode_chunk")
+    )
     lines = [
         f"Probe of `train {r['stage']}` ({r['preset']} preset) on {r['device']} x{r['processes']} process(es), "
         f"{r['threads']} CPU thread(s); crop {r['crop']}, batch_size {r['batch_size']}, grad_accum "

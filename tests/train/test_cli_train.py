@@ -39,7 +39,9 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_run_alone_restores_the_config(tmp_
         return logs
 
     monkeypatch.setattr(engine.Run, "_one_step", one_step_then_ctrl_c)
-    res = runner.invoke(app, ["train", "standard", "--data", "hr", "--out", "run", "--set", "steps=4", *SMALL])
+    res = runner.invoke(
+        app, ["train", "standard", "--data", "hr", "--out", "run", "--set", "steps=4", *SMALL]
+    )
     assert res.exit_code == 130, res.output
     assert "Interrupted after step 2/4" in res.output
     assert "Resume with: yonos-bench train standard --resume run" in res.output

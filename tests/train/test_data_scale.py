@@ -65,11 +65,15 @@ def test_prepare_data_tiles_exactly_and_the_loader_uses_the_manifest(tmp_path, m
 
     monkeypatch.setattr(Image, "open", no_header_reads)
     src = FolderImages([tmp_path / "tiles"], min_size=64)
-    assert len(src) == 8 and "tiles of" in src.describe() and str((tmp_path / "src").resolve()) in src.describe()
+    assert (
+        len(src) == 8 and "tiles of" in src.describe() and str((tmp_path / "src").resolve()) in src.describe()
+    )
 
 
 def test_prepare_data_errors_name_the_culprit(tmp_path):
-    res = runner.invoke(app, ["train", "prepare-data", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "t")])
+    res = runner.invoke(
+        app, ["train", "prepare-data", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "t")]
+    )
     assert res.exit_code == 1 and "source folder not found" in res.output and "nope" in res.output
     res = runner.invoke(app, ["train", "prepare-data", "--data", str(tmp_path), "--out", str(tmp_path / "t"),
                               "--stride", "700"])  # fmt: skip

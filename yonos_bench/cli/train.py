@@ -20,7 +20,8 @@ app = typer.Typer(
 )
 
 PresetOpt = Annotated[
-    str | None, typer.Option("--preset", help="sd15 (the paper's recipe) or tiny (CPU, minutes; the default).")
+    str | None,
+    typer.Option("--preset", help="sd15 (the paper's recipe) or tiny (CPU, minutes; the default)."),
 ]
 DataOpt = Annotated[
     list[str] | None,
@@ -40,7 +41,8 @@ ResumeOpt = Annotated[
     ),
 ]
 RunArg = Annotated[
-    Path | None, typer.Argument(metavar="[RUN]", help="With --resume: the run folder to continue.", show_default=False)
+    Path | None,
+    typer.Argument(metavar="[RUN]", help="With --resume: the run folder to continue.", show_default=False),
 ]
 ProbeOpt = Annotated[
     bool,
@@ -50,7 +52,9 @@ ProbeOpt = Annotated[
         "samples/s, data-loading share, checkpoint size and the full run's estimated time; keeps nothing.",
     ),
 ]
-ProbeStepsOpt = Annotated[int, typer.Option("--probe-steps", help="Steps --probe runs (the first is warm-up).")]
+ProbeStepsOpt = Annotated[
+    int, typer.Option("--probe-steps", help="Steps --probe runs (the first is warm-up).")
+]
 DryOpt = Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and exit.")]
 VaeOpt = Annotated[
     str | None, typer.Option("--vae", help="VAE folder or autoencoder run to use (tiny chain).")
@@ -133,7 +137,9 @@ def _run(stage: str, preset, data, scale, sets, out, resume, dry_run, probe=None
     else:
         needed = {"distill": "teacher", "decoder": "model"}.get(stage)
         if needed and needed not in given:
-            raise SpecError(f"--{needed} is required for `train {stage}` (unless resuming with --resume RUN).")
+            raise SpecError(
+                f"--{needed} is required for `train {stage}` (unless resuming with --resume RUN)."
+            )
         cfg = recipe(stage, preset or "tiny")
         if data:
             cfg.data = list(data)
@@ -197,7 +203,19 @@ def standard(
     probe_steps: ProbeStepsOpt = 3,
 ) -> None:
     """Eq. 2 at scale N on raw data: the x2 teacher, or an SD-SR baseline (direct x4/x8)."""
-    _run("standard", preset, data, scale, sets, out, _resume_target(resume, run), dry_run, probe_steps if probe else None, init=init, vae=vae)
+    _run(
+        "standard",
+        preset,
+        data,
+        scale,
+        sets,
+        out,
+        _resume_target(resume, run),
+        dry_run,
+        probe_steps if probe else None,
+        init=init,
+        vae=vae,
+    )
 
 
 @app.command("distill")
@@ -217,7 +235,18 @@ def distill(
     probe_steps: ProbeStepsOpt = 3,
 ) -> None:
     """Eq. 3: student at xN initialised from and supervised by the frozen x(N/2) teacher."""
-    _run("distill", preset, data, scale, sets, out, _resume_target(resume, run), dry_run, probe_steps if probe else None, teacher=teacher)
+    _run(
+        "distill",
+        preset,
+        data,
+        scale,
+        sets,
+        out,
+        _resume_target(resume, run),
+        dry_run,
+        probe_steps if probe else None,
+        teacher=teacher,
+    )
 
 
 @app.command("decoder")
@@ -237,7 +266,18 @@ def decoder(
     probe_steps: ProbeStepsOpt = 3,
 ) -> None:
     """Fine-tune the VAE decoder on the frozen one-step UNet (LDM autoencoder loss)."""
-    _run("decoder", preset, data, scale, sets, out, _resume_target(resume, run), dry_run, probe_steps if probe else None, model=model)
+    _run(
+        "decoder",
+        preset,
+        data,
+        scale,
+        sets,
+        out,
+        _resume_target(resume, run),
+        dry_run,
+        probe_steps if probe else None,
+        model=model,
+    )
 
 
 @app.command("autoencoder")
@@ -253,16 +293,36 @@ def autoencoder(
     probe_steps: ProbeStepsOpt = 3,
 ) -> None:
     """Train the tiny preset's KL autoencoder from scratch (saved to <run>/vae)."""
-    _run("autoencoder", preset, data, None, sets, out, _resume_target(resume, run), dry_run, probe_steps if probe else None)
+    _run(
+        "autoencoder",
+        preset,
+        data,
+        None,
+        sets,
+        out,
+        _resume_target(resume, run),
+        dry_run,
+        probe_steps if probe else None,
+    )
 
 
 @app.command("prepare-data")
 def prepare_data(
-    data: Annotated[list[str], typer.Option("--data", help="HR source folder (repeatable; searched recursively).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for the tiles and tiles.json (then: --data OUT).")],
-    tile: Annotated[int, typer.Option("--tile", help="Tile side in px (>= the training crop; 640 for 512 crops).")] = 640,
-    stride: Annotated[int, typer.Option("--stride", help="Step between tiles (overlap = tile - stride).")] = 320,
-    min_size: Annotated[int, typer.Option("--min-size", help="Skip images smaller than this (the crop).")] = 512,
+    data: Annotated[
+        list[str], typer.Option("--data", help="HR source folder (repeatable; searched recursively).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the tiles and tiles.json (then: --data OUT).")
+    ],
+    tile: Annotated[
+        int, typer.Option("--tile", help="Tile side in px (>= the training crop; 640 for 512 crops).")
+    ] = 640,
+    stride: Annotated[
+        int, typer.Option("--stride", help="Step between tiles (overlap = tile - stride).")
+    ] = 320,
+    min_size: Annotated[
+        int, typer.Option("--min-size", help="Skip images smaller than this (the crop).")
+    ] = 512,
     workers: Annotated[int, typer.Option("--workers", help="Processes decoding and cutting images.")] = 1,
 ) -> None:
     """Cut HR images once into overlapping PNG tiles with a manifest (fast loading of DIV8K-size images)."""

@@ -222,7 +222,9 @@ class FrozenCast:
             if m is None:
                 continue
             if keep:
-                self._saved.append((m, {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}))
+                self._saved.append(
+                    (m, {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()})
+                )
             m.to(self.dtype)
 
     def restore(self) -> None:
@@ -265,7 +267,9 @@ def unet_velocity(unet, z_t: torch.Tensor, z_l: torch.Tensor, t: torch.Tensor, c
 
     dtype = next(unet.parameters()).dtype  # a frozen UNet may be in bf16 (frozen_dtype)
     x = torch.cat([z_t, z_l], dim=1).to(dtype)
-    return unet(x, timestep_input(t).to(x.device), encoder_hidden_states=context.to(dtype), return_dict=False)[0]
+    return unet(
+        x, timestep_input(t).to(x.device), encoder_hidden_states=context.to(dtype), return_dict=False
+    )[0]
 
 
 def freeze(*modules: nn.Module) -> None:

@@ -84,7 +84,9 @@ def train(cfg: DecoderConfig, *, log: Callable[[str], None] = default_log) -> Pa
         hr = to_float(hr_u8, device)
         lr = synthesize_lr(hr, cfg.scale, cfg.degradation, seeds_for(cfg, idx, _DEGRADE), cfg.jpeg_codec)[0]
         z_1 = randn_per_sample((latent_c, cfg.crop // f, cfg.crop // f), seeds_for(cfg, idx, _NOISE), device)
-        x0 = one_step_latents(unet, vae, pipe.null_embedding(hr.shape[0]), lr, cfg.scale, z_1, cfg.encode_chunk)
+        x0 = one_step_latents(
+            unet, vae, pipe.null_embedding(hr.shape[0]), lr, cfg.scale, z_1, cfg.encode_chunk
+        )
         x_hat = decoder_p(x0)
         x = hr * 2 - 1
         # L1 + LPIPS toward the USM-sharpened HR when on (Real-ESRGAN l1_gt_usm/percep_gt_usm);

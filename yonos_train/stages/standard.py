@@ -56,8 +56,10 @@ def build_model(cfg: StandardConfig, log: Callable[[str], None]):
         log(f"VAE from {cfg.vae} (scaling_factor {vae.config.scaling_factor:.4g}).")
     elif cfg.init == "random":
         # A random VAE gives a useless latent space (the tiny chain trains one first).
-        log(f"WARNING: no --vae given: the {cfg.preset} VAE is RANDOM (untrained); the result will not "
-            "reconstruct images. Train one with `yonos-bench train autoencoder` and pass --vae RUN.")
+        log(
+            f"WARNING: no --vae given: the {cfg.preset} VAE is RANDOM (untrained); the result will not "
+            "reconstruct images. Train one with `yonos-bench train autoencoder` and pass --vae RUN."
+        )
         pipe = with_components(pipe, lineage=f"{pipe.config.lineage}, VAE random (untrained)")
     return pipe
 

@@ -18,6 +18,8 @@ Benchmarks (module in ``benchmarks/`` → what it measures):
 * ``metrics``   bench_metrics.py  — one-pass engine vs a per-metric pyiqa loop
 * ``degradation`` bench_degradation.py — batched vs one-at-a-time Real-ESRGAN
 * ``training``  bench_training.py — distill vs standard samples/s; SD v1.5 step memory
+* ``data``      bench_data_loading.py — loader samples/s, whole 4096² sources vs prepared tiles
+* ``jpeg``      bench_jpeg_codec.py — Pillow vs torchvision JPEG round trip (CPU; CUDA if present)
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ BENCHES = {
     "metrics": "bench_metrics",
     "degradation": "bench_degradation",
     "training": "bench_training",
+    "data": "bench_data_loading",
+    "jpeg": "bench_jpeg_codec",
 }
 
 

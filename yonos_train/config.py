@@ -29,6 +29,9 @@ STAGES = ("standard", "distill", "decoder", "autoencoder")
 PRESETS = ("sd15", "tiny")
 DEGRADATIONS = ("realesrgan", "realesrgan-stablesr", "bicubic", "avgpool")
 MIXED_PRECISION = ("no", "fp16", "bf16")
+FROZEN_DTYPES = ("fp32", "bf16", "fp16")
+JPEG_CODECS = ("auto", "pillow", "torchvision")
+USM_TARGET = ("auto", "on", "off")
 PERCEPTUAL = ("auto", "lpips-vgg", "off")
 
 #: Fields that may differ between a run and its resumption (see module docstring).
@@ -43,8 +46,17 @@ RUN_CONTROL_FIELDS = frozenset(
         "log_every",
         "progress",
         "num_workers",
+        "num_threads",
+        "encode_chunk",
+        "probe_steps",
     }
 )
+
+#: Per-stage salt of the data stream (crops, epoch order, degradation/noise/t seeds): a
+#: distillation step, or the decoder stage, must not replay the exact stream its teacher was
+#: trained on. ``standard`` (and ``autoencoder``) keep salt 0 = the plain seed, so the
+#: streams of those stages are what they were before salts existed.
+_STAGE_SALT = {"standard": 0, "autoencoder": 0, "distill": 1000, "decoder": 2000}
 
 
 @dataclass
@@ -61,6 +73,11 @@ class TrainConfig:
     procedural_images: int = 2048  # images in the procedural (dead-leaves) dataset
     procedural_size: int = 96  # side of each procedural image (>= crop)
     num_workers: int = 0  # DataLoader workers decoding/cropping HR images
+    stream_salt: int = -1  # data-stream salt; -1 = per stage (distill 1000+N, decoder 2000+N, else 0)
+    usm_target: str = "auto"  # train toward the USM-sharpened HR: auto (= on for realesrgan*) | on | off
+    jpeg_codec: str = (
+        "auto"  # Real-ESRGAN JPEG: auto (Pillow on CPU, torchvision/nvJPEG on CUDA) | pillow | torchvision
+    )
     # -- optimisation ----------------------------------------------------------------
     batch_size: int = 8  # micro-batch per device
     grad_accum: int = 1  # micro-batches per optimizer step
@@ -74,6 +91,10 @@ class TrainConfig:
     steps: int = 100  # optimizer steps in total
     mixed_precision: str = "no"  # no | fp16 | bf16 (accelerate autocast)
     gradient_checkpointing: bool = False  # trade compute for activation memory
+    frozen_dtype: str = (
+        "fp32"  # dtype of the frozen networks (VAE encoder, teacher/frozen UNet): fp32 | bf16 | fp16
+    )
+    encode_chunk: int = 0  # images per frozen-VAE encode call (0 = all of a step's in one call)
     ema_decay: float = 0.0  # EMA of trained weights (0 = off); the saved pipeline uses EMA
     # -- run control -----------------------------------------------------------------
     seed: int = 0  # seeds data order, crops, degradations, noise and t (per sample / step)
@@ -85,6 +106,33 @@ class TrainConfig:
     resume: bool = False  # continue `out` (or the newest <runs_dir>/<stage>-NNN) from its last checkpoint
     progress: bool = True  # rich progress bar on the main process
     cpu: bool = False  # force CPU even where an accelerator is present
+    probe_steps: int = 0  # > 0: run this many steps, print memory/speed/checkpoint size, keep nothing
+    num_threads: int = (
+        0  # torch intra-op CPU threads; 0 = auto ($OMP_NUM_THREADS, else cores/processes, <= 8)
+    )
+
+    @property
+    def stream_seed(self) -> int:
+        """The seed of this stage's data stream: ``seed`` mixed with the stage's salt."""
+        salt = (
+            self.stream_salt
+            if self.stream_salt >= 0
+            else _STAGE_SALT.get(self.stage, 0) + (self.scale if _STAGE_SALT.get(self.stage, 0) else 0)
+        )
+        if salt == 0:
+            return int(self.seed)
+        import numpy as np
+
+        state = np.random.SeedSequence([int(self.seed), 0x5A17, int(salt)]).generate_state(2, dtype=np.uint32)
+        return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 62) - 1)
+
+    @property
+    def uses_usm_target(self) -> bool:
+        """Real-ESRGAN (``l1_gt_usm``/``percep_gt_usm``) and StableSR (``use_usm``) train toward
+        the USM-sharpened GT; ``auto`` follows them for the Real-ESRGAN degradations."""
+        if self.usm_target == "auto":
+            return self.degradation.startswith("realesrgan") and self.stage != "autoencoder"
+        return self.usm_target == "on"
 
     @property
     def samples_per_step(self) -> int:
@@ -222,6 +270,22 @@ def validate(cfg: TrainConfig) -> None:
         raise bad("ema_decay", "must be in [0, 1).")
     if cfg.lr <= 0:
         raise bad("lr", "must be > 0.")
+    for key, allowed in (
+        ("frozen_dtype", FROZEN_DTYPES),
+        ("jpeg_codec", JPEG_CODECS),
+        ("usm_target", USM_TARGET),
+    ):
+        if getattr(cfg, key) not in allowed:
+            raise did_you_mean(key, getattr(cfg, key), list(allowed))
+    if cfg.stage == "autoencoder" and cfg.usm_target == "on":
+        raise bad("usm_target", "the autoencoder reconstructs its input; a sharpened target does not apply.")
+    if cfg.usm_target != "off" and cfg.uses_usm_target and cfg.crop <= 25:
+        raise bad("crop", "the USM target's 51-tap blur needs crop > 25 (or --set usm_target=off).")
+    for key in ("encode_chunk", "num_threads", "num_workers", "probe_steps"):
+        if getattr(cfg, key) < 0:
+            raise bad(key, "must be >= 0.")
+    if cfg.keep_checkpoints < 1:
+        raise bad("keep_checkpoints", "must be >= 1 (the newest checkpoint is what --resume needs).")
     if isinstance(cfg, _AutoencoderLossConfig) and cfg.perceptual not in PERCEPTUAL:
         raise did_you_mean("perceptual", cfg.perceptual, list(PERCEPTUAL))
 

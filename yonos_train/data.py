@@ -57,27 +57,39 @@ class ImageSource(Protocol):
 
 
 class FolderImages:
-    """HR images from one or more folders (files directly inside, sorted by name per root)."""
+    """HR images from one or more folders (recursively; sorted by relative path per root)."""
 
     def __init__(
         self, roots: Sequence[str | Path], min_size: int, *, on_skip: Callable[[str], None] | None = None
     ):
         from PIL import Image
 
-        from yonos_bench.core.imageio import list_images
+        from yonos_bench.core.imageio import list_images_recursive
 
         if not roots:
             raise DataMissingError(
                 "No training data given: pass --data DIR (one or more), or --data procedural."
             )
+        from .prepare_data import read_manifest
+
         self.roots = [Path(r) for r in roots]
         self.paths: list[Path] = []
         self.skipped_small = 0
+        self.tiled_from: list[str] = []
         unreadable: list[str] = []
         for root in self.roots:
             if not root.is_dir():
                 raise DataMissingError(f"Training data folder not found: {root}")
-            files = list_images(root)
+            manifest = read_manifest(root)
+            if manifest is not None:  # prepared tiles: sizes known, no file opened at start-up
+                self.tiled_from += [s["root"] for s in manifest["sources"]]
+                for t in manifest["tiles"]:
+                    if min(t["size"]) < min_size:
+                        self.skipped_small += 1
+                    else:
+                        self.paths.append(root / t["file"])
+                continue
+            files = list_images_recursive(root)
             if not files:
                 raise DataMissingError(
                     f"Training data folder {root} contains no images (.png/.jpg/.jpeg/.bmp/.tif/.webp)."
@@ -115,7 +127,9 @@ class FolderImages:
         return read_rgb8(self.paths[i])
 
     def describe(self) -> str:
-        return f"{len(self)} images from {', '.join(map(str, self.roots))} ({self.skipped_small} skipped, too small)"
+        tiled = f" (tiles of {', '.join(self.tiled_from)})" if self.tiled_from else ""
+        return (f"{len(self)} images from {', '.join(map(str, self.roots))}{tiled} "
+                f"({self.skipped_small} skipped, too small)")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- procedural
@@ -354,8 +368,9 @@ def hr_loader(
 
 
 def synthesize_lr(
-    hr: torch.Tensor, scales: int | Sequence[int], degradation: str, seeds: Sequence[int]
-) -> list[torch.Tensor]:
+    hr: torch.Tensor, scales: int | Sequence[int], degradation: str, seeds: Sequence[int],
+    jpeg_codec: str = "auto",
+) -> list[torch.Tensor]:  # fmt: skip
     """Degrade ``hr`` (B, 3, H, W) in [0, 1] to one LR per entry of ``scales`` (H/scale each).
 
     :func:`yonos_bench.degradations.degrade` (8-bit levels, one seed per sample, on ``hr``'s
@@ -365,7 +380,8 @@ def synthesize_lr(
     from yonos_bench.degradations import degrade
 
     single = isinstance(scales, int)
-    result = degrade(degradation, hr, int(scales) if single else [int(s) for s in scales], list(seeds))
+    result = degrade(degradation, hr, int(scales) if single else [int(s) for s in scales], list(seeds),
+                     jpeg_codec=jpeg_codec)  # fmt: skip
     return [result.lr] if single else list(result.lr)
 
 

@@ -36,8 +36,15 @@ class PatchDiscriminator(nn.Module):
         self.main = nn.Sequential(*layers)
         self.apply(_weights_init)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x)
+    def forward(self, x: torch.Tensor, *more: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Logits of ``x``; with more batches (real, fake), a tuple — each batch its own
+        ``main`` call (BatchNorm statistics per batch, as CompVis computes them), all inside
+        ONE forward of the module: under DistributedDataParallel a BatchNorm module called
+        twice per step is safe only on some torch versions (pytorch#175024, >= 2.6: buffer
+        broadcast between the calls), one DDP forward is safe on all."""
+        if not more:
+            return self.main(x)
+        return tuple(self.main(b) for b in (x, *more))
 
 
 def _weights_init(m: nn.Module) -> None:

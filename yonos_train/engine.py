@@ -45,6 +45,7 @@ from yonos_bench.core.errors import DataMissingError, SpecError, YonosError
 
 from .config import RUN_CONTROL_FIELDS, TrainConfig, config_digest, describe, load_config, to_dict
 from .data import ImageSource, hr_loader
+from .run_control import StopRequest, choose_threads
 
 CHECKPOINTS = "checkpoints"
 OPTIONS_FILE = "training_options.json"
@@ -54,6 +55,26 @@ _CKPT_RE = re.compile(r"^step-(\d{7})$")
 
 class TrainingDivergedError(YonosError):
     """A loss or gradient norm became NaN/inf; the run stopped before corrupting weights."""
+
+
+class TrainingInterrupted(YonosError):
+    """Ctrl-C (SIGINT/SIGTERM): the run finished its step, saved a checkpoint and stopped."""
+
+    def __init__(self, message: str, run_dir: Path, step: int):
+        super().__init__(message)
+        self.run_dir, self.step = run_dir, step
+
+
+class ProbeFinished(Exception):
+    """``--probe``: the probe steps ran; ``report`` holds what was measured (not an error)."""
+
+    def __init__(self, report: dict[str, Any]):
+        super().__init__("probe finished")
+        self.report = report
+
+
+def resume_command(cfg: TrainConfig, run_dir: Path) -> str:
+    return f"yonos-bench train {cfg.stage} --resume {run_dir}"
 
 
 @dataclass
@@ -140,6 +161,13 @@ def resolve_run_dir(cfg: TrainConfig) -> Path:
     return _next_run_dir(Path(cfg.runs_dir), cfg.stage)
 
 
+def _bare_optimizer(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """The torch optimizer inside accelerate's ``AcceleratedOptimizer`` wrapper(s)."""
+    while hasattr(opt, "optimizer") and isinstance(opt.optimizer, torch.optim.Optimizer):
+        opt = opt.optimizer
+    return opt
+
+
 # --------------------------------------------------------------------------- memory
 
 
@@ -162,6 +190,7 @@ class Run:
         from accelerate.utils import broadcast_object_list
 
         self.cfg = cfg
+        self.probe_steps = cfg.probe_steps
         self.accelerator = Accelerator(
             mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum, cpu=cfg.cpu
         )
@@ -172,6 +201,10 @@ class Run:
         self.dir = Path(broadcast_object_list(box)[0] if acc.num_processes > 1 else box[0])
         self._log = log or (lambda msg: None)
         self.start_step = 0
+        self._data_wait = 0.0  # seconds spent waiting for the loader (the probe's data share)
+        self.num_threads, why = choose_threads(cfg.num_threads, acc.num_processes)
+        torch.set_num_threads(self.num_threads)
+        self.log(f"torch CPU threads: {self.num_threads} ({why}; --set num_threads=N to change).")
         if acc.is_main_process:
             self.dir.mkdir(parents=True, exist_ok=True)
             if not cfg.resume:
@@ -278,7 +311,7 @@ class Run:
         if cfg.resume:
             self.start_step = self._load_checkpoint(ema)
         loader = hr_loader(
-            source, crop=cfg.crop, seed=cfg.seed, batch=cfg.batch_size, accum=cfg.grad_accum,
+            source, crop=cfg.crop, seed=cfg.stream_seed, batch=cfg.batch_size, accum=cfg.grad_accum,
             start_step=self.start_step, rank=acc.process_index, world=acc.num_processes,
             num_workers=cfg.num_workers,
         )  # fmt: skip
@@ -286,12 +319,18 @@ class Run:
         last_ckpt = checkpoints(self.dir)[-1] if checkpoints(self.dir) else None
         window: dict[str, list[float]] = {}
         t_window, n_window = time.perf_counter(), 0
-        with self._progress() as bar:
+        end = cfg.steps if not self.probe_steps else min(cfg.steps, self.start_step + self.probe_steps)
+        self._data_wait, step_times = 0.0, []
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        with self._progress() as bar, StopRequest() as stop:
             task = bar.add_task(cfg.stage, total=cfg.steps, completed=self.start_step, loss=math.nan, sps=0.0)
-            for step in range(self.start_step, cfg.steps):
+            for step in range(self.start_step, end):
+                t0, wait0 = time.perf_counter(), self._data_wait
                 logs = self._one_step(step_fn, batches, step, trainables, optims, last_ckpt)
                 if ema is not None:
                     ema.step(ema_params)
+                step_times.append((time.perf_counter() - t0, self._data_wait - wait0))
                 for k, v in logs.items():
                     window.setdefault(k, []).append(v)
                 n_window += cfg.samples_per_step * acc.num_processes
@@ -304,14 +343,38 @@ class Run:
                                   peak_mem_mb=round(peak_memory_mb(self.device), 1))  # fmt: skip
                     self._append_metrics(record)
                     window, t_window, n_window = {}, time.perf_counter(), 0
+                if self.probe_steps:
+                    continue
+                saved = False
                 if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                    last_ckpt = self._save_checkpoint(done, ema)
+                    last_ckpt, saved = self._save_checkpoint(done, ema), True
+                if done < cfg.steps and self._agreed(stop.requested):
+                    if not saved:
+                        last_ckpt = self._save_checkpoint(done, ema)
+                    bar.stop()
+                    raise TrainingInterrupted(
+                        f"Interrupted after step {done}/{cfg.steps}: checkpoint saved ({last_ckpt}). "
+                        f"Resume with: {resume_command(cfg, self.dir)}", self.dir, done,
+                    )  # fmt: skip
+        if self.probe_steps:
+            from .probe import probe_report
+
+            raise ProbeFinished(probe_report(self, step_times, ema))
+
+    def _agreed(self, flag: bool) -> bool:
+        """Whether any process was asked to stop (all processes must stop at the same step)."""
+        if self.accelerator.num_processes == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        return float(self.accelerator.reduce(t, reduction="sum")) > 0
 
     def _one_step(self, step_fn, batches, step, trainables, optims, last_ckpt) -> dict[str, float]:
         cfg, acc = self.cfg, self.accelerator
         logs: dict[str, list[float]] = {}
         for micro in range(cfg.grad_accum):
+            t_wait = time.perf_counter()
             hr, indices = next(batches)
+            self._data_wait += time.perf_counter() - t_wait
             sync = micro == cfg.grad_accum - 1
             with contextlib.ExitStack() as stack:
                 if not sync:  # DDP: all-reduce gradients only on the last micro-batch
@@ -330,17 +393,47 @@ class Run:
                 logs.setdefault(k, []).append(v)
         if len(optims) > 1:
             logs["loss"] = logs.get("loss_" + optims[0].name, [math.nan])
+        self._update(optims, step, last_ckpt)
+        return {k: sum(v) / len(v) for k, v in logs.items()}
+
+    def _update(self, optims: Sequence[Optim], step: int, last_ckpt: Path | None) -> None:
+        """Clip, set the lr and step every optimizer that received gradients; then zero them.
+
+        fp16 (a loss scaler): the PyTorch recipe for several optimizers — each optimizer's
+        gradients unscaled exactly once (``scaler.unscale_`` of that optimizer only, not
+        accelerate's ``clip_grad_norm_``, which unscales *all* prepared optimizers), one
+        ``scaler.step`` per optimizer, ONE ``scaler.update`` at the end (accelerate's
+        ``AcceleratedOptimizer.step`` updates after each optimizer, which forgets that the
+        next one was already unscaled and unscales it again). An optimizer without gradients
+        (the discriminator before ``disc_start``) is skipped: the scaler refuses to step an
+        optimizer it recorded no inf check for."""
+        cfg, acc = self.cfg, self.accelerator
+        scaler = (
+            acc.scaler if cfg.mixed_precision == "fp16" and getattr(acc, "scaler", None) is not None else None
+        )
         factor = self.lr_factor(step)
+        stepped = False
         for o in optims:
-            if cfg.max_grad_norm > 0 and any(p.grad is not None for p in o.params):
-                norm = acc.clip_grad_norm_(o.params, cfg.max_grad_norm)
-                if cfg.mixed_precision != "fp16":  # fp16: the loss scaler skips inf steps itself
+            if not any(p.grad is not None for p in o.params):
+                continue
+            inner = _bare_optimizer(o.optimizer)
+            if scaler is not None:
+                scaler.unscale_(inner)
+            if cfg.max_grad_norm > 0:
+                norm = torch.nn.utils.clip_grad_norm_(o.params, cfg.max_grad_norm)
+                if scaler is None:  # fp16: the loss scaler skips inf steps itself
                     self._check_finite(torch.as_tensor(norm), f"gradient norm of '{o.name}'", step, last_ckpt)
             for group in o.optimizer.param_groups:
                 group["lr"] = o.lr * factor
-            o.optimizer.step()
+            if scaler is not None:
+                scaler.step(inner)
+            else:
+                o.optimizer.step()
+            stepped = True
+        if scaler is not None and stepped:
+            scaler.update()
+        for o in optims:
             o.optimizer.zero_grad(set_to_none=True)
-        return {k: sum(v) / len(v) for k, v in logs.items()}
 
     def _check_finite(self, value: torch.Tensor, what: str, step: int, last_ckpt: Path | None) -> None:
         ok = torch.isfinite(value.float()).all().to(self.device, torch.float32).reshape(1)

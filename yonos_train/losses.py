@@ -126,7 +126,9 @@ class LDMAutoencoderLoss(nn.Module):
         return torch.clamp(w, 0.0, 1e4).detach() * self.disc_weight
 
     def discriminator_loss(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        """Hinge loss on real ``x`` and detached ``x_hat`` (call only when :meth:`gan_active`)."""
-        return hinge_d_loss(
-            self.discriminator(x.detach().float()), self.discriminator(x_hat.detach().float())
-        )
+        """Hinge loss on real ``x`` and detached ``x_hat`` (call only when :meth:`gan_active`).
+
+        One forward of the (possibly DDP-wrapped) discriminator for both batches, each with
+        its own BatchNorm statistics (:meth:`PatchDiscriminator.forward`)."""
+        logits_real, logits_fake = self.discriminator(x.detach().float(), x_hat.detach().float())
+        return hinge_d_loss(logits_real, logits_fake)

@@ -16,6 +16,11 @@ counts or EMA; METHOD.md §1):
   optimizer update**. The other reading (60 per update) is ``--set grad_accum=1``. The
   effective batch of a run is recorded in ``training_options.json``
   (``derived.samples_per_optimizer_step``); on fewer GPUs raise ``grad_accum`` to keep it.
+* Training target: the USM-sharpened HR (``usm_target=auto`` is on for the Real-ESRGAN
+  degradations), as Real-ESRGAN (``l1_gt_usm``, ``percep_gt_usm``) and StableSR
+  (``use_usm``) train; the discriminator's real images stay the plain HR (``gan_gt_usm``
+  false). Memory knobs on by default: gradient checkpointing, frozen networks in bf16,
+  the frozen VAE encoding one micro-batch per call (``yonos-bench train ... --probe``).
 * Chosen: AdamW, lr 5e-5 (StableSR's UNet fine-tuning rate), weight decay 1e-2, 1,000
   warm-up steps then constant; EMA 0.999; bf16 autocast (A100) with gradient
   checkpointing (15 × 512² per GPU); 20k updates for the ×2 teacher, 10k per distillation
@@ -48,6 +53,8 @@ _SD15_COMMON: dict[str, Any] = {
     "grad_accum": 4,
     "mixed_precision": "bf16",
     "gradient_checkpointing": True,
+    "frozen_dtype": "bf16",  # frozen teacher UNet / VAE encoder weights: computed in bf16 by autocast anyway
+    "encode_chunk": 15,  # one micro-batch per frozen-VAE call (distill: 3 calls of 15, not 1 of 45)
     "num_workers": 8,
     "checkpoint_every": 1000,
     "keep_checkpoints": 3,

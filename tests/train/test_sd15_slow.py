@@ -37,3 +37,26 @@ def test_one_sd15_training_step_on_cpu_at_a_small_crop():
     assert unet.conv_in.weight.grad[:, 4:].abs().sum() > 0  # the gradient reaches the LR channels
     opt.step()
     assert not torch.equal(unet.conv_out.weight, conv_out)
+
+
+@pytest.mark.slow
+def test_probe_on_sd15_at_random_weights_on_cpu(tmp_path, monkeypatch):
+    """`--probe` with the sd15 recipe (AdamW, gradient checkpointing, frozen VAE in bf16, the
+    real checkpoint) at random weights, kept minimal: 64 px crops, batch 1, 2 steps (~14 GB
+    RSS: fp32 UNet + gradients + AdamW moments; writes one ~10 GB checkpoint to a temp dir)."""
+    from typer.testing import CliRunner
+
+    from yonos_bench.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    sets = ["init=random", "crop=64", "degradation=bicubic", "batch_size=1", "grad_accum=1", "num_workers=0",
+            "ema_decay=0", "mixed_precision=no", "procedural_images=2", "procedural_size=64", "progress=false"]  # fmt: skip
+    args = ["train", "standard", "--preset", "sd15", "--data", "procedural", "--probe", "--probe-steps", "2"]
+    res = CliRunner().invoke(app, args + [x for s in sets for x in ("--set", s)])
+    assert res.exit_code == 0, res.output
+    print(res.output)
+    for field in ("step time", "samples/s", "data-loading share", "peak memory", "checkpoint size",
+                  "full run estimate", "20000 steps"):  # fmt: skip
+        assert field in res.output, field
+    ckpt_gb = float(res.output.split("checkpoint size")[1].split("GB")[0])
+    assert 9.0 < ckpt_gb < 11.5  # UNet fp32 (3.4 GB) + AdamW moments (6.9 GB); no EMA, no frozen parts

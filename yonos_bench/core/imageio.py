@@ -48,6 +48,21 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_image_file(p))
 
 
+def list_images_recursive(folder: str | os.PathLike) -> list[Path]:
+    """Image files anywhere below ``folder`` (FFHQ's numbered subfolders, OST's categories),
+    sorted by their path relative to ``folder``. Hidden entries — a file or any folder on the
+    way whose name starts with ``.`` (``.tmp-*`` atomic-write temps, macOS ``._x.png``
+    resource forks, ``.git``) — are skipped, as the pipeline digests skip them."""
+    root = Path(folder)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if not name.startswith(".") and is_image_file(name):
+                found.append(Path(dirpath) / name)
+    return sorted(found, key=lambda p: p.relative_to(root).parts)
+
+
 def read_rgb8(path: str | os.PathLike) -> np.ndarray:
     """Decode ``path`` to an (H, W, 3) uint8 RGB array by the module's conversion rule."""
     path = Path(path)

@@ -32,6 +32,8 @@ def degrade(
     hr: torch.Tensor,
     scale: int | Sequence[int],
     seeds: Sequence[int] | None = None,
+    *,
+    jpeg_codec: str = "auto",
 ) -> DegradationResult:
     """Degrade HR (B, 3, H, W) in [0, 1] to LR (B, 3, H/s, W/s) on 8-bit levels.
 
@@ -39,12 +41,13 @@ def degrade(
     Real-ESRGAN presets need one seed per image. Like MATLAB's ``imresize`` on uint8 images,
     every result is rounded to 8-bit levels (use :func:`bicubic_resize` /
     :func:`avgpool_downsample` directly for unrounded floats). With a sequence of scales,
-    ``lr`` is a list (one tensor per scale).
+    ``lr`` is a list (one tensor per scale). ``jpeg_codec`` (Real-ESRGAN presets): ``auto`` =
+    Pillow on CPU, torchvision/nvJPEG on CUDA (:func:`yonos_bench.degradations.ops.jpeg`).
     """
     if name not in DEGRADATIONS:
         raise did_you_mean("degradation", name, list(DEGRADATIONS))
     if name in PRESETS:
-        return RealESRGANDegradation(name)(hr, scale, seeds)  # type: ignore[arg-type]
+        return RealESRGANDegradation(name, jpeg_codec=jpeg_codec)(hr, scale, seeds)  # type: ignore[arg-type]
     check_hr(hr)
     scales, single = check_scales(hr, scale)
     h, w = int(hr.shape[-2]), int(hr.shape[-1])

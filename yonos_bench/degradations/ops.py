@@ -157,14 +157,39 @@ def to_uint8_hwc(x: torch.Tensor) -> np.ndarray:
     return (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """Real JPEG round trip of one (1, 3, H, W) image through Pillow (libjpeg), 4:2:0 chroma.
+#: JPEG codecs of :func:`jpeg`. ``auto``: Pillow on CPU (what protocols' ``prepare`` uses),
+#: torchvision (nvJPEG) on CUDA, so training-time degradation never leaves the device.
+JPEG_CODECS = ("auto", "pillow", "torchvision")
 
-    The image is first rounded to 8 bits (as any saved JPEG is). Real-ESRGAN used DiffJPEG, a
-    torch re-implementation; kornia's ``jpeg_codec_differentiable`` rounds DCT coefficients with
-    a soft polynomial (``round(v) + (v - round(v))^3``) and so under-quantizes. The real codec at
-    the same IJG quality scale is the faithful choice here (see ``realesrgan`` module notes).
+
+def jpeg_codec_for(device: torch.device, codec: str = "auto") -> str:
+    """The concrete codec ``jpeg`` uses for a tensor on ``device``."""
+    if codec not in JPEG_CODECS:
+        raise ValueError(f"jpeg codec must be one of {JPEG_CODECS}, got {codec!r}")
+    if codec != "auto":
+        return codec
+    return "torchvision" if device.type == "cuda" else "pillow"
+
+
+def jpeg(x: torch.Tensor, quality: int, codec: str = "auto") -> torch.Tensor:
+    """Real JPEG round trip of one (1, 3, H, W) image, libjpeg's IJG quality scale, 4:2:0 chroma.
+
+    The image is first rounded to 8 bits (as any saved JPEG is). ``codec``:
+
+    * ``pillow`` (libjpeg-turbo, on the CPU; the default there): what protocols use.
+    * ``torchvision`` (``torchvision.io.encode_jpeg``/``decode_jpeg``): on CPU the same
+      libjpeg-turbo defaults (baseline, 4:2:0, ISLOW DCT, no Huffman optimisation, fancy
+      upsampling), so the same bytes and the same decoded pixels as Pillow
+      (``tests/degradations/test_jpeg_codec.py``); on CUDA nvJPEG, which stays on the device
+      (its IDCT and chroma upsampling may differ from libjpeg's by a few 8-bit levels).
+
+    Real-ESRGAN and StableSR used DiffJPEG, a torch re-implementation; it differs from a real
+    codec not by rounding (it rounds with ``torch.round``) but by its quantisation tables
+    (scaled and *not* rounded to integers), nearest-neighbour chroma upsampling and zero
+    padding to multiples of 16 — see docs/TRAINING.md "JPEG codec" for the measured effect.
     """
+    if jpeg_codec_for(x.device, codec) == "torchvision":
+        return _jpeg_torchvision(x, quality)
     buf = io.BytesIO()
     Image.fromarray(to_uint8_hwc(x)).save(
         buf, format="JPEG", quality=int(quality), subsampling=2, optimize=False
@@ -173,6 +198,18 @@ def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
     with Image.open(buf) as im:
         dec = np.asarray(im.convert("RGB"))
     return torch.from_numpy(dec.copy()).permute(2, 0, 1)[None].to(device=x.device, dtype=x.dtype) / 255.0
+
+
+def _jpeg_torchvision(x: torch.Tensor, quality: int) -> torch.Tensor:
+    from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
+
+    u8 = (x[0].clamp(0, 1) * 255).round().to(torch.uint8)  # round half to even, like to_uint8_hwc
+    data = encode_jpeg(u8, quality=int(quality))
+    if x.device.type == "cuda":
+        dec = decode_jpeg(data, mode=ImageReadMode.RGB, device=x.device)
+    else:
+        dec = decode_jpeg(data, mode=ImageReadMode.RGB)
+    return dec[None].to(dtype=x.dtype) / 255.0
 
 
 def quantize8(x: torch.Tensor) -> torch.Tensor:

@@ -18,9 +18,10 @@ Differences with the reference code, each deliberate:
   image's LR depends only on its pixels and its seed. Real-ESRGAN shares the resize draws and
   the final-stage order across a batch; with per-image draws the intermediate sizes differ, so
   stages 1-2 run image by image, and the full-size blurs and the final sinc run batched.
-* JPEG is the real libjpeg codec through Pillow at the drawn IJG quality rounded to an
-  integer, on the image rounded to 8 bits (Real-ESRGAN used DiffJPEG, a torch approximation);
-  see :func:`yonos_bench.degradations.ops.jpeg`.
+* JPEG is a real codec at the drawn IJG quality rounded to an integer, on the image rounded
+  to 8 bits (Real-ESRGAN used DiffJPEG, a torch approximation): libjpeg through Pillow on
+  CPU (protocols), torchvision's nvJPEG on CUDA (training on the device; same bytes as
+  Pillow when run on CPU); see :func:`yonos_bench.degradations.ops.jpeg`.
 * ``no_degradation`` (StableSR, p = .01): StableSR then trains on LQ = GT at HR size. Our LR
   must be ``H / scale``, so such an image gets the MATLAB bicubic downsampling of the
   (sharpened) GT instead -- the clean x-scale degradation.
@@ -51,6 +52,7 @@ from yonos_bench.degradations.ops import (
     add_poisson_noise,
     filter_per_sample,
     jpeg,
+    jpeg_codec_for,
     quantize8,
     resize,
     usm_sharpen,
@@ -147,8 +149,10 @@ def _kernels(specs: list[dict | None], device, dtype) -> torch.Tensor:
 class RealESRGANDegradation:
     """The second-order pipeline with a named preset (``realesrgan`` or ``realesrgan-stablesr``)."""
 
-    def __init__(self, preset: str | RealESRGANPreset = "realesrgan"):
+    def __init__(self, preset: str | RealESRGANPreset = "realesrgan", *, jpeg_codec: str = "auto"):
         self.preset = preset if isinstance(preset, RealESRGANPreset) else get_preset(preset)
+        jpeg_codec_for(torch.device("cpu"), jpeg_codec)  # validates the name
+        self.jpeg_codec = jpeg_codec  # "auto": Pillow on CPU, torchvision (nvJPEG) on CUDA
 
     @property
     def name(self) -> str:
@@ -221,29 +225,26 @@ class RealESRGANDegradation:
         return DegradationResult(lr=lrs[0] if single else lrs, params=[dict(p) for p in params])
 
     # -- per-image pieces (sizes differ between images after the stage-1 resize) -------------
-    @staticmethod
-    def _stage1(x: torch.Tensor, p: dict) -> torch.Tensor:
+    def _stage1(self, x: torch.Tensor, p: dict) -> torch.Tensor:
         r = p["resize1"]
         if r["type"] != "keep":  # Real-ESRGAN calls F.interpolate with factor 1 here: an identity
             x = resize(x, r["mode"], scale=r["factor"])
         x = _add_noise(x, p["noise1"])
-        return jpeg(x.clamp(0, 1), p["jpeg1"])
+        return jpeg(x.clamp(0, 1), p["jpeg1"], self.jpeg_codec)
 
-    @staticmethod
-    def _stage2_and_pre_sinc(x: torch.Tensor, p: dict, lr_hw: tuple[int, int]) -> torch.Tensor:
+    def _stage2_and_pre_sinc(self, x: torch.Tensor, p: dict, lr_hw: tuple[int, int]) -> torch.Tensor:
         if p["blur2"]:
             x = filter_per_sample(x, _kernels([p["kernel2"]], x.device, x.dtype))
         r = p["resize2"]
         x = resize(x, r["mode"], size=(int(lr_hw[0] * r["factor"]), int(lr_hw[1] * r["factor"])))
         x = _add_noise(x, p["noise2"])
         if p["final_order"] == "jpeg_resize_sinc":
-            x = jpeg(x.clamp(0, 1), p["jpeg2"])
+            x = jpeg(x.clamp(0, 1), p["jpeg2"], self.jpeg_codec)
         return resize(x, p["final_mode"], size=lr_hw)
 
-    @staticmethod
-    def _post_sinc(x: torch.Tensor, p: dict, gt: torch.Tensor, lr_hw: tuple[int, int]) -> torch.Tensor:
+    def _post_sinc(self, x: torch.Tensor, p: dict, gt: torch.Tensor, lr_hw: tuple[int, int]) -> torch.Tensor:
         if p["no_degradation"]:
             return bicubic_resize(gt, size=lr_hw)
         if p["final_order"] == "resize_sinc_jpeg":
-            x = jpeg(x.clamp(0, 1), p["jpeg2"])
+            x = jpeg(x.clamp(0, 1), p["jpeg2"], self.jpeg_codec)
         return x

@@ -82,7 +82,7 @@ def train(cfg: AutoencoderConfig, *, log: Callable[[str], None] = default_log) -
     vae.eval()
     # Fresh crops (the stream after the training steps) for the latent statistics.
     loader = hr_loader(
-        source, crop=cfg.crop, seed=cfg.seed, batch=cfg.batch_size, accum=1, start_step=cfg.steps
+        source, crop=cfg.crop, seed=cfg.stream_seed, batch=cfg.batch_size, accum=1, start_step=cfg.steps
     )
     it = iter(loader)
     scaling = latent_scaling_factor(vae, (to_float(next(it)[0], device) for _ in range(SCALE_BATCHES)))

@@ -18,6 +18,7 @@ from ..data import ImageSource, open_source, sample_seeds
 
 LPIPS_VGG_FILE = "vgg16-397923af.pth"
 LPIPS_VGG_URL = f"https://download.pytorch.org/models/{LPIPS_VGG_FILE}"
+LPIPS_VGG_SHA256_PREFIX = "397923af"  # torch.hub convention (as the catalog's torchvision-vgg16)
 
 
 def default_log(msg: str) -> None:
@@ -118,24 +119,51 @@ def copy_module(module: nn.Module) -> nn.Module:
 def lpips_vgg(cfg: _AutoencoderLossConfig, log: Callable[[str], None]) -> nn.Module | None:
     """LPIPS-VGG for the perceptual term, or None when it is off.
 
-    ``lpips.LPIPS(net='vgg')`` needs torchvision's VGG16 weights in ``$TORCH_HOME/hub/
-    checkpoints``; it would download them, so their presence is checked first: absent →
+    ``lpips.LPIPS(net='vgg')`` needs torchvision's VGG16 weights (:func:`vgg16_locations`);
+    it would download them, so their presence is checked first: absent →
     an error for ``perceptual=lpips-vgg`` (the sd15 recipe), the term off with a message
     for ``auto`` (the tiny recipe)."""
     if cfg.perceptual == "off" or cfg.perceptual_weight <= 0:
         return None
-    weights = Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_VGG_FILE
-    if not weights.is_file():
+    candidates = vgg16_locations()
+    weights = next((p for p in candidates if p.is_file()), None)
+    if weights is None:
+        where = " or ".join(str(p) for p in candidates)
         if cfg.perceptual == "lpips-vgg":
             raise WeightsMissingError(
-                f"LPIPS-VGG needs torchvision's VGG16 weights, not found at {weights}. Download "
-                f"{LPIPS_VGG_URL} to that path (or set TORCH_HOME), or run with --set perceptual=off."
+                f"LPIPS-VGG needs torchvision's VGG16 weights, not found at {where}. Run `yonos-bench "
+                f"weights fetch torchvision-vgg16` (or download {LPIPS_VGG_URL} to one of those paths), "
+                "or run with --set perceptual=off."
             )
-        log(f"LPIPS-VGG weights absent ({weights}): the perceptual term is OFF for this run.")
+        log(f"LPIPS-VGG weights absent ({where}): the perceptual term is OFF for this run.")
         return None
+    from yonos_bench.core.weights import sha256_of
+
+    if not sha256_of(weights).startswith(LPIPS_VGG_SHA256_PREFIX):
+        raise WeightsMissingError(
+            f"{weights} is not torchvision's VGG16 (sha256 does not start with {LPIPS_VGG_SHA256_PREFIX}); "
+            f"delete it and run `yonos-bench weights fetch torchvision-vgg16`."
+        )
     import lpips
 
-    return lpips.LPIPS(net="vgg", verbose=False)
+    # lpips builds torchvision's vgg16(pretrained) through torch.hub's cache: point the hub at
+    # the folder holding the file, for this construction only.
+    hub_before = torch.hub.get_dir()
+    torch.hub.set_dir(str(weights.parent.parent))
+    try:
+        return lpips.LPIPS(net="vgg", verbose=False)
+    finally:
+        torch.hub.set_dir(hub_before)
+
+
+def vgg16_locations() -> list[Path]:
+    """Where VGG16 is looked for: the yonos weight store (where ``weights fetch
+    torchvision-vgg16`` puts it), then torch.hub's own cache (``$TORCH_HOME``)."""
+    from yonos_bench.core.paths import weights_dir
+
+    store = weights_dir() / "hub" / "checkpoints" / LPIPS_VGG_FILE
+    hub = Path(torch.hub.get_dir()) / "checkpoints" / LPIPS_VGG_FILE
+    return [store] if store == hub else [store, hub]
 
 
 # --------------------------------------------------------------------------- randomness
@@ -158,30 +186,78 @@ def uniform_per_sample(seeds: Sequence[int], device: torch.device) -> torch.Tens
 
 
 def seeds_for(cfg: TrainConfig, indices: torch.Tensor, purpose: int) -> list[int]:
-    return sample_seeds(cfg.seed, indices.tolist(), purpose)
+    """Per-sample seeds of the stage's stream (``cfg.stream_seed``: the seed and the stage salt)."""
+    return sample_seeds(cfg.stream_seed, indices.tolist(), purpose)
+
+
+# --------------------------------------------------------------------------- targets, memory
+
+
+def training_target(cfg: TrainConfig, hr: torch.Tensor) -> torch.Tensor:
+    """What the HR-side losses aim at: the USM-sharpened HR when ``cfg.uses_usm_target``
+    (Real-ESRGAN's ``l1_gt_usm``/``percep_gt_usm``, StableSR's ``use_usm``), else ``hr``."""
+    if not cfg.uses_usm_target:
+        return hr
+    from yonos_bench.degradations.ops import usm_sharpen
+
+    return usm_sharpen(hr)
+
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class FrozenCast:
+    """Cast frozen networks to ``frozen_dtype`` for the run (memory: the teacher UNet is 1.7 GB
+    in bf16 instead of 3.4 GB) and put their exact fp32 weights back before they are saved."""
+
+    def __init__(self, dtype: str):
+        self.dtype = _DTYPES[dtype]
+        self._saved: list[tuple[nn.Module, dict[str, torch.Tensor]]] = []
+
+    def cast(self, *modules: nn.Module | None, keep: bool = True) -> None:
+        """``keep``: remember the fp32 weights (for modules that end up in the saved result)."""
+        if self.dtype == torch.float32:
+            return
+        for m in modules:
+            if m is None:
+                continue
+            if keep:
+                self._saved.append(
+                    (m, {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()})
+                )
+            m.to(self.dtype)
+
+    def restore(self) -> None:
+        for m, state in self._saved:
+            m.to(torch.float32)
+            m.load_state_dict(state)
+        self._saved.clear()
 
 
 # --------------------------------------------------------------------------- condition
 
 
-def lr_condition(vae, lr: torch.Tensor, scale: int) -> torch.Tensor:
+def lr_condition(vae, lr: torch.Tensor, scale: int, chunk: int = 0) -> torch.Tensor:
     """z_l: the LR bicubic-upsampled ×scale to HR size and encoded — exactly what the pipeline
     does at inference (:func:`yonos_train.pipeline.upsample_lr`, posterior mode)."""
-    return encode_images(vae, [(lr, scale)])[0]
+    return encode_images(vae, [(lr, scale)], chunk)[0]
 
 
-def encode_images(vae, items: Sequence[tuple[torch.Tensor, int]]) -> list[torch.Tensor]:
+def encode_images(vae, items: Sequence[tuple[torch.Tensor, int]], chunk: int = 0) -> list[torch.Tensor]:
     """Encode several (image batch, upsampling factor) pairs in ONE VAE call (frozen, no grad).
 
     Each batch is bicubic-upsampled by its factor (1 = as is) like the pipeline does, all
     are concatenated along the batch (the encoder is per-sample: GroupNorm, no batch
     statistics) and split back: fewer, larger convolutions — the encoder dominates the tiny
-    preset's step time."""
+    preset's step time. ``chunk`` > 0 encodes at most that many images per call (memory: the
+    sd15 distill step encodes 3 × 15 images of 512²)."""
     from ..pipeline import encode_latents, upsample_lr
 
     ups = [img if scale == 1 else upsample_lr(img, scale) for img, scale in items]
     with torch.no_grad():
-        z = encode_latents(vae, torch.cat(ups)).float()
+        x = torch.cat(ups)
+        parts = [x] if chunk <= 0 or chunk >= x.shape[0] else list(x.split(chunk))
+        z = torch.cat([encode_latents(vae, part).float() for part in parts])
     return list(z.split([u.shape[0] for u in ups]))
 
 
@@ -189,8 +265,11 @@ def unet_velocity(unet, z_t: torch.Tensor, z_l: torch.Tensor, t: torch.Tensor, c
     """v̂ = UNet(cat[z_t, z_l], 999·t, null-text context) (channels 0–3 noisy, 4–7 LR)."""
     from ..schedule import timestep_input
 
-    x = torch.cat([z_t, z_l], dim=1)
-    return unet(x, timestep_input(t).to(x.device), encoder_hidden_states=context, return_dict=False)[0]
+    dtype = next(unet.parameters()).dtype  # a frozen UNet may be in bf16 (frozen_dtype)
+    x = torch.cat([z_t, z_l], dim=1).to(dtype)
+    return unet(
+        x, timestep_input(t).to(x.device), encoder_hidden_states=context.to(dtype), return_dict=False
+    )[0]
 
 
 def freeze(*modules: nn.Module) -> None:

@@ -23,6 +23,7 @@ from ..data import _DEGRADE, _NOISE, synthesize_lr, to_float
 from ..engine import Optim, Run, StepOutput
 from ..schedule import one_step
 from .common import (
+    FrozenCast,
     check_vae_factor,
     default_log,
     freeze,
@@ -32,15 +33,16 @@ from .common import (
     open_data,
     randn_per_sample,
     seeds_for,
+    training_target,
     unet_velocity,
     with_components,
 )  # fmt: skip
 from .gan import LatentDecoder, adam, build_gan, decoder_parameters
 
 
-def one_step_latents(unet, vae, context, lr, scale: int, z_1) -> torch.Tensor:
+def one_step_latents(unet, vae, context, lr, scale: int, z_1, chunk: int = 0) -> torch.Tensor:
     """The frozen model's one-step prediction x̂ from pure noise ``z_1`` (no gradients)."""
-    z_l = lr_condition(vae, lr, scale)
+    z_l = lr_condition(vae, lr, scale, chunk)
     t = torch.ones(z_1.shape[0], dtype=torch.float64, device=z_1.device)
     with torch.no_grad():
         return one_step(z_1, unet_velocity(unet, z_1, z_l, t, context).float())
@@ -61,6 +63,8 @@ def train(cfg: DecoderConfig, *, log: Callable[[str], None] = default_log) -> Pa
     pipe.to(device)
     vae, unet = pipe.vae, pipe.unet
     freeze(vae, unet, pipe.null_embedding)
+    frozen = FrozenCast(cfg.frozen_dtype)  # the frozen encoder and UNet; the decoder stays fp32
+    frozen.cast(vae.encoder, vae.quant_conv, unet)
     params = decoder_parameters(vae)
     for p in params:
         p.requires_grad_(True)
@@ -78,12 +82,17 @@ def train(cfg: DecoderConfig, *, log: Callable[[str], None] = default_log) -> Pa
 
     def step_fn(hr_u8: torch.Tensor, idx: torch.Tensor, step: int) -> StepOutput:
         hr = to_float(hr_u8, device)
-        lr = synthesize_lr(hr, cfg.scale, cfg.degradation, seeds_for(cfg, idx, _DEGRADE))[0]
+        lr = synthesize_lr(hr, cfg.scale, cfg.degradation, seeds_for(cfg, idx, _DEGRADE), cfg.jpeg_codec)[0]
         z_1 = randn_per_sample((latent_c, cfg.crop // f, cfg.crop // f), seeds_for(cfg, idx, _NOISE), device)
-        x0 = one_step_latents(unet, vae, pipe.null_embedding(hr.shape[0]), lr, cfg.scale, z_1)
+        x0 = one_step_latents(
+            unet, vae, pipe.null_embedding(hr.shape[0]), lr, cfg.scale, z_1, cfg.encode_chunk
+        )
         x_hat = decoder_p(x0)
         x = hr * 2 - 1
-        gen = loss_fn.generator_loss(x, x_hat, step=step, last_layer=last_layer)
+        # L1 + LPIPS toward the USM-sharpened HR when on (Real-ESRGAN l1_gt_usm/percep_gt_usm);
+        # the discriminator's real images stay the plain HR (gan_gt_usm: False there).
+        target = x if not cfg.uses_usm_target else training_target(cfg, hr) * 2 - 1
+        gen = loss_fn.generator_loss(target, x_hat, step=step, last_layer=last_layer)
         out = {"decoder": gen.loss}
         if loss_fn.gan_active(step):
             out["disc"] = loss_fn.discriminator_loss(x, x_hat)
@@ -94,7 +103,9 @@ def train(cfg: DecoderConfig, *, log: Callable[[str], None] = default_log) -> Pa
     if ema is not None:
         ema.copy_to(params)
     vae.eval()
-    lineage = (f"{pipe.config.lineage}; decoder fine-tuned (LDM loss, LPIPS {'on' if has_lpips else 'off'}, "
-               f"{cfg.steps} steps)")  # fmt: skip
+    frozen.restore()
+    usm = ", USM target" if cfg.uses_usm_target else ""
+    lineage = (f"{pipe.config.lineage}; decoder fine-tuned (LDM loss, LPIPS {'on' if has_lpips else 'off'}{usm}, "
+               f"{cfg.steps} steps; data: {source.describe()})")  # fmt: skip
     out = with_components(pipe, lineage=lineage)
     return run.save_result("pipeline", lambda p: out.save_pretrained(str(p))).parent

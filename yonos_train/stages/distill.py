@@ -28,6 +28,7 @@ from ..data import _DEGRADE, _DEGRADE_TEACHER, _NOISE, _TIME, synthesize_lr, to_
 from ..engine import Optim, Run, StepOutput
 from ..schedule import q_sample
 from .common import (
+    FrozenCast,
     check_vae_factor,
     copy_module,
     default_log,
@@ -37,6 +38,7 @@ from .common import (
     open_data,
     randn_per_sample,
     seeds_for,
+    training_target,
     unet_velocity,
     uniform_per_sample,
     with_components,
@@ -62,9 +64,11 @@ def teacher_scale(path: str) -> int | None:
     return None
 
 
-def distill_loss_batch(student, teacher, vae, context, hr, lr_s, scale_s: int, lr_t, scale_t: int, eps, t):
+def distill_loss_batch(
+    student, teacher, vae, context, hr, lr_s, scale_s: int, lr_t, scale_t: int, eps, t, chunk: int = 0
+):
     """Eq. 3 on one batch (pure function of its inputs): same z_t and t for both networks."""
-    z_h, z_l, z_l_teacher = encode_images(vae, [(hr, 1), (lr_s, scale_s), (lr_t, scale_t)])
+    z_h, z_l, z_l_teacher = encode_images(vae, [(hr, 1), (lr_s, scale_s), (lr_t, scale_t)], chunk)
     z_t = q_sample(z_h, eps, t)
     with torch.no_grad():
         v_teacher = unet_velocity(teacher, z_t, z_l_teacher, t, context)
@@ -83,7 +87,10 @@ def train(cfg: DistillConfig, *, log: Callable[[str], None] = default_log) -> Pa
     teacher_pipe.to(device)
     vae, teacher = teacher_pipe.vae, teacher_pipe.unet
     freeze(vae, teacher, teacher_pipe.null_embedding)
-    student = copy_module(teacher)  # eq. 3: the student starts as the teacher
+    student = copy_module(teacher)  # eq. 3: the student starts as the teacher (fp32)
+    frozen = FrozenCast(cfg.frozen_dtype)
+    frozen.cast(vae)  # saved with the student: its fp32 weights are put back
+    frozen.cast(teacher, keep=False)  # never saved
     student.requires_grad_(True).train()
     if cfg.gradient_checkpointing:
         student.enable_gradient_checkpointing()
@@ -99,14 +106,17 @@ def train(cfg: DistillConfig, *, log: Callable[[str], None] = default_log) -> Pa
         hr = to_float(hr_u8, device)
         seeds = seeds_for(cfg, idx, _DEGRADE)
         if cfg.share_degradation:
-            lr_s, lr_t = synthesize_lr(hr, (n, half), cfg.degradation, seeds)
+            lr_s, lr_t = synthesize_lr(hr, (n, half), cfg.degradation, seeds, cfg.jpeg_codec)
         else:
-            lr_s = synthesize_lr(hr, n, cfg.degradation, seeds)[0]
-            lr_t = synthesize_lr(hr, half, cfg.degradation, seeds_for(cfg, idx, _DEGRADE_TEACHER))[0]
+            lr_s = synthesize_lr(hr, n, cfg.degradation, seeds, cfg.jpeg_codec)[0]
+            teacher_seeds = seeds_for(cfg, idx, _DEGRADE_TEACHER)
+            lr_t = synthesize_lr(hr, half, cfg.degradation, teacher_seeds, cfg.jpeg_codec)[0]
         eps = randn_per_sample((latent_c, cfg.crop // f, cfg.crop // f), seeds_for(cfg, idx, _NOISE), device)
         t = uniform_per_sample(seeds_for(cfg, idx, _TIME), device)
         context = teacher_pipe.null_embedding(hr.shape[0])
-        loss = distill_loss_batch(student_p, teacher, vae, context, hr, lr_s, n, lr_t, half, eps, t)
+        target = training_target(cfg, hr)
+        loss = distill_loss_batch(student_p, teacher, vae, context, target, lr_s, n, lr_t, half, eps, t,
+                                  cfg.encode_chunk)  # fmt: skip
         return StepOutput({"unet": loss})
 
     run.fit(step_fn, source, trainables=[student_p], optims=[Optim("unet", opt_p, params, cfg.lr)], ema=ema,
@@ -114,7 +124,9 @@ def train(cfg: DistillConfig, *, log: Callable[[str], None] = default_log) -> Pa
     if ema is not None:
         ema.copy_to(params)
     student.eval()
-    lineage = (f"x{half} -> x{n} scale distillation (eq. 3, {cfg.degradation}, {cfg.steps} steps) "
+    frozen.restore()
+    lineage = (f"x{half} -> x{n} scale distillation (eq. 3, {cfg.degradation}, {cfg.steps} steps; "
+               f"data: {source.describe()}) "
                f"from teacher [{teacher_pipe.config.lineage}]")  # fmt: skip
     out = with_components(teacher_pipe, unet=acc.unwrap_model(student_p), scale=n, lineage=lineage)
     return run.save_result("pipeline", lambda p: out.save_pretrained(str(p))).parent

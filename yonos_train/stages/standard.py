@@ -20,6 +20,7 @@ from ..data import _DEGRADE, _NOISE, _TIME, synthesize_lr, to_float
 from ..engine import Optim, Run, StepOutput
 from ..schedule import q_sample, v_target
 from .common import (
+    FrozenCast,
     check_vae_factor,
     default_log,
     encode_images,
@@ -30,6 +31,7 @@ from .common import (
     open_data,
     randn_per_sample,
     seeds_for,
+    training_target,
     unet_velocity,
     uniform_per_sample,
     with_components,
@@ -50,14 +52,22 @@ def build_model(cfg: StandardConfig, log: Callable[[str], None]):
         vae = load_vae(cfg.vae)
         if vae.config.latent_channels != pipe.vae.config.latent_channels:
             raise ValueError(f"--vae {cfg.vae}: latent_channels {vae.config.latent_channels} != the UNet's")
-        pipe = with_components(pipe, vae=vae)
+        pipe = with_components(pipe, vae=vae, lineage=f"{pipe.config.lineage}, VAE from {cfg.vae}")
         log(f"VAE from {cfg.vae} (scaling_factor {vae.config.scaling_factor:.4g}).")
+    elif cfg.init == "random":
+        # A random VAE gives a useless latent space (the tiny chain trains one first).
+        log(
+            f"WARNING: no --vae given: the {cfg.preset} VAE is RANDOM (untrained); the result will not "
+            "reconstruct images. Train one with `yonos-bench train autoencoder` and pass --vae RUN."
+        )
+        pipe = with_components(pipe, lineage=f"{pipe.config.lineage}, VAE random (untrained)")
     return pipe
 
 
-def v_loss_batch(unet, vae, context, hr, lr, scale: int, eps, t) -> torch.Tensor:
-    """Eq. 2 on one batch (pure function of its inputs): HR/LR in [0, 1], ε like z_h, t (B,)."""
-    z_h, z_l = encode_images(vae, [(hr, 1), (lr, scale)])
+def v_loss_batch(unet, vae, context, hr, lr, scale: int, eps, t, chunk: int = 0) -> torch.Tensor:
+    """Eq. 2 on one batch (pure function of its inputs): HR (the target) / LR in [0, 1], ε like
+    z_h, t (B,)."""
+    z_h, z_l = encode_images(vae, [(hr, 1), (lr, scale)], chunk)
     z_t = q_sample(z_h, eps, t)
     v_pred = unet_velocity(unet, z_t, z_l, t, context)
     return losses.v_loss(v_pred, v_target(z_h, eps, t))
@@ -73,6 +83,8 @@ def train(cfg: StandardConfig, *, log: Callable[[str], None] = default_log) -> P
     acc, device = run.accelerator, run.device
     pipe.to(device)
     freeze(pipe.vae, pipe.null_embedding)
+    frozen = FrozenCast(cfg.frozen_dtype)
+    frozen.cast(pipe.vae)
     unet = pipe.unet
     unet.requires_grad_(True).train()
     if cfg.gradient_checkpointing:
@@ -86,19 +98,23 @@ def train(cfg: StandardConfig, *, log: Callable[[str], None] = default_log) -> P
 
     def step_fn(hr_u8: torch.Tensor, idx: torch.Tensor, step: int) -> StepOutput:
         hr = to_float(hr_u8, device)
-        lr = synthesize_lr(hr, cfg.scale, cfg.degradation, seeds_for(cfg, idx, _DEGRADE))[0]
+        lr = synthesize_lr(hr, cfg.scale, cfg.degradation, seeds_for(cfg, idx, _DEGRADE), cfg.jpeg_codec)[0]
         eps = randn_per_sample((latent_c, cfg.crop // f, cfg.crop // f), seeds_for(cfg, idx, _NOISE), device)
         t = uniform_per_sample(seeds_for(cfg, idx, _TIME), device)
         context = pipe.null_embedding(hr.shape[0])
-        return StepOutput({"unet": v_loss_batch(unet_p, pipe.vae, context, hr, lr, cfg.scale, eps, t)})
+        target = training_target(cfg, hr)
+        return StepOutput({"unet": v_loss_batch(unet_p, pipe.vae, context, target, lr, cfg.scale, eps, t,
+                                                cfg.encode_chunk)})  # fmt: skip
 
     run.fit(step_fn, source, trainables=[unet_p], optims=[Optim("unet", opt_p, params, cfg.lr)], ema=ema,
             ema_params=params)  # fmt: skip
     if ema is not None:
         ema.copy_to(params)
     unet.eval()
+    frozen.restore()
     lineage = (
-        f"standard x{cfg.scale} (eq. 2, {cfg.degradation}, {cfg.steps} steps) from {pipe.config.lineage}"
+        f"standard x{cfg.scale} (eq. 2, {cfg.degradation}{', USM target' if cfg.uses_usm_target else ''}, "
+        f"{cfg.steps} steps; data: {source.describe()}) from {pipe.config.lineage}"
     )
     out = with_components(pipe, unet=acc.unwrap_model(unet_p), lineage=lineage)
     return run.save_result("pipeline", lambda p: out.save_pretrained(str(p))).parent

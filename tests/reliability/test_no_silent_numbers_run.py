@@ -189,10 +189,10 @@ def test_i07_folder_model_s_per_img_is_not_measured(data, tmp_path, monkeypatch)
     results = tmp_path / "r"
     assert _run(data, results, "-m", "bicubic", "--limit", "2", "--metrics", "psnr-y", "-q").exit_code == 0
     r, path = _result(results, "bicubic")
-    monkeypatch.setenv("YONOS_OUTPUTS_STABLESR", str(path.parent / "sr"))
-    res = _run(data, results, "-m", "stablesr", "--limit", "2", "--metrics", "psnr-y", "-q")
+    monkeypatch.setenv("YONOS_OUTPUTS_SEESR", str(path.parent / "sr"))
+    res = _run(data, results, "-m", "seesr", "--limit", "2", "--metrics", "psnr-y", "-q")
     assert res.exit_code == 0, res.output
-    r, _ = _result(results, "stablesr")
+    r, _ = _result(results, "seesr")
     assert r["timing"]["seconds_per_image"] is None and "not run" in r["timing"]["not_measured"]
 
 

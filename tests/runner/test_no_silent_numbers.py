@@ -125,15 +125,15 @@ def test_i07_folder_results_have_no_measured_s_per_img(results_root, write_run):
     write_run(results_root, model="bicubic", values={"psnr-y": [25.0, 27.0]}, seconds=0.01)
     write_run(
         results_root,
-        model="stablesr",
+        model="seesr",
         values={"psnr-y": [24.0, 26.0]},
         seconds=0.004,
         info={"adapter": "folder"},
     )  # fmt: skip  (an old result: file-read time was recorded)
     t = build_table(results_root)
     s = {c.model: v for c, v in zip(t.columns, t.s_per_img, strict=True)}
-    assert s["bicubic"] == pytest.approx(0.01) and s["stablesr"] is None
-    assert any("stablesr" in n and "not run by us" in n for n in t.notes)
+    assert s["bicubic"] == pytest.approx(0.01) and s["seesr"] is None
+    assert any("seesr" in n and "not run by us" in n for n in t.notes)
 
 
 # ------------------------------------------------------------------ 8. the baseline keeps tolerances
@@ -201,14 +201,14 @@ def test_i11_a_corrupt_result_json_fails_table_check_plot(results_root, write_ru
 
 def test_i12_with_paper_matches_the_steps_a_folder_card_declares(results_root, write_run):
     vals = {"psnr-y": [23.0, 23.5], "lpips-alex": [0.3, 0.32]}
-    write_run(results_root, model="stablesr", protocol="div2k-real", values=vals,
-              info={"adapter": "folder", "outputs_steps": 200})  # fmt: skip
+    write_run(results_root, model="seesr", protocol="div2k-real", values=vals,
+              info={"adapter": "folder", "outputs_steps": 50})  # fmt: skip
     t = build_table(results_root, with_paper=True)
     paper = {r.metric: r.values[0].paper for r in t.rows}
-    assert paper == {"psnr-y": pytest.approx(23.26), "lpips-alex": pytest.approx(0.3114)}
+    assert paper == {"psnr-y": pytest.approx(23.68), "lpips-alex": pytest.approx(0.3194)}
     shutil.rmtree(results_root)
-    write_run(results_root, model="stablesr", protocol="div2k-real", values=vals,
-              info={"adapter": "folder", "outputs_steps": 50})  # fmt: skip
+    write_run(results_root, model="seesr", protocol="div2k-real", values=vals,
+              info={"adapter": "folder", "outputs_steps": 20})  # fmt: skip
     t = build_table(results_root, with_paper=True)
     assert all(r.values[0].paper is None for r in t.rows)  # made with other steps: no match
 

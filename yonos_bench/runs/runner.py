@@ -60,6 +60,8 @@ class RunOptions:
     force_metrics: bool = False  # recompute metrics from the cached images
     metric_batch_size: int = 8
     progress: bool = True
+    # --model-option: (model or None for every model, key, value) adapter options over the cards'
+    model_options: tuple[tuple[str | None, str, Any], ...] = ()
 
 
 @dataclass
@@ -103,11 +105,11 @@ def validate_options(opts: RunOptions) -> None:
 def precheck_models(models: Sequence[str], scale: int, steps: Sequence[int | None]) -> None:
     """Cheap checks from model cards (no weights loaded): scale and steps support.
     Paths (trained pipelines) are checked when they load."""
-    from yonos_bench.models import ANY_SCALE
+    from yonos_bench.models import ANY_SCALE, split_named_path
     from yonos_bench.models.registry import load_card
 
     for name in models:
-        if Path(name).expanduser().exists():
+        if Path(name).expanduser().exists() or split_named_path(name) is not None:
             continue
         card = load_card(name)  # unknown → did-you-mean
         if not card.runnable:
@@ -177,12 +179,14 @@ def run_benchmark(
     with ui.progress:
         for name in models:
             model = load_model(
-                name, device=device, dtype=opts.dtype, weights_dir=opts.weights_dir, scale=spec.scale
-            )
+                name, device=device, dtype=opts.dtype, weights_dir=opts.weights_dir, scale=spec.scale,
+                options=options_for(name, opts.model_options),
+            )  # fmt: skip
             require_scale(model, spec.scale)
             _check_model(model.name, model.scale, model.supports_steps, spec.scale, steps)
             if hasattr(model, "check_names"):
-                model.check_names([p.id for p in pairs])
+                # --limit: the first K outputs must exist; extra files are judged against all pairs
+                model.check_names([p.id for p in pairs], known=[p.id for p in prepared.pairs])
             for s in dict.fromkeys(steps):
                 resolved = s if s is not None else (model.default_steps if model.supports_steps else None)
                 key = CellKey(
@@ -200,6 +204,12 @@ def run_benchmark(
     if dist.main and opts.progress:
         ui.summary(outcomes, metric_ids)
     return outcomes
+
+
+def options_for(model: str, given: Sequence[tuple[str | None, str, Any]]) -> dict[str, Any] | None:
+    """The ``--model-option`` values meant for ``model`` (untargeted ones apply to all)."""
+    out = {k: v for target, k, v in given if target is None or target == model}
+    return out or None
 
 
 @dataclass
@@ -322,6 +332,7 @@ def _evaluate(c: _CellContext, folder: Path, ids: list[str]):
     return evaluate(
         sr_paths, hr_paths, c.metric_ids, device=c.device, batch_size=c.opts.metric_batch_size,
         weights_dir=c.opts.weights_dir, feature_cache=cache, pair_ids=ids,
+        progress=c.ui.progress_callback(f"{c.key.model} steps={c.key.steps} metrics"),
     )  # fmt: skip
 
 

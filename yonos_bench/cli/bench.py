@@ -225,6 +225,9 @@ def table(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Model ids as column headers instead of the cards' display names.")
+    ] = False,
 ) -> None:
     """Table-1-style comparison from result files (best bold/red, second underlined/blue, † not significant)."""
     from yonos_bench.core.paths import results_root
@@ -232,8 +235,9 @@ def table(
     from yonos_bench.report.tables import build_table
 
     t = build_table(
-        results_root(results), protocols=protocol or (), models=model or (), with_paper=with_paper
-    )
+        results_root(results), protocols=protocol or (), models=model or (), with_paper=with_paper,
+        labels="id" if ids else "display",
+    )  # fmt: skip
     text = render(t, fmt.value)
     for w in t.warnings:
         typer.echo(f"warning: {w}", err=True)

@@ -187,6 +187,7 @@ def as_records(table: Table) -> list[dict[str, Any]]:
                     "metric": row.metric,
                     "lower_better": row.lower_better,
                     "model": col.model,
+                    "label": col.label,
                     "steps": "" if col.steps is None else col.steps,
                     "seed": col.seed,
                     "dtype": col.dtype,

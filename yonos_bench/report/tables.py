@@ -80,10 +80,15 @@ def build_table(
     models: Sequence[str] = (),
     with_paper: bool = False,
     steps: Sequence[int | None] = (),
+    labels: str = "display",
 ) -> Table:
     """Collect run (and speed) results under ``results_root`` into a :class:`Table`.
 
-    ``steps``: keep only cells with these step counts (``None`` = step-less models); all if empty."""
+    ``steps``: keep only cells with these step counts (``None`` = step-less models); all if empty.
+    ``labels``: column headers from the cards' ``display_name`` (``"display"``, the paper's
+    names; the model id stays in ``Column.model`` and in CSV) or the model ids (``"id"``)."""
+    if labels not in ("display", "id"):
+        raise ValueError(f"labels: expected 'display' or 'id', got {labels!r}")
     runs, warnings = load_results(results_root, kind="run")
     speeds, w2 = load_results(results_root, kind="speed")
     warnings = sorted(set(warnings + w2))
@@ -97,7 +102,7 @@ def build_table(
         if not runs:
             raise YonosError(f"No results with steps in {list(steps)} under {Path(results_root)}.")
     cells = _pick_cells(runs)
-    columns = _columns(cells)
+    columns = _columns(cells, display_names(sorted({r.model for r in runs})) if labels == "display" else {})
     proto_keys = _protocol_order(cells)
     rows: list[MetricRow] = []
     for pkey in proto_keys:
@@ -170,7 +175,22 @@ def _preference(r: LoadedResult) -> tuple:
     return (bool(r.data["reportable"]), r.data["n"], r.data["created"])
 
 
-def _columns(cells: dict[tuple[str, tuple], LoadedResult]) -> list[Column]:
+def display_names(models: Sequence[str]) -> dict[str, str]:
+    """Model id → its card's ``display_name`` (ids without a shipped card, e.g. path models,
+    keep their id; two ids sharing a display name keep their ids, so no header is ambiguous)."""
+    from yonos_bench.models.registry import list_cards
+
+    cards = {c.name: c.display_name for c in list_cards()}
+    names = {m: cards.get(m, m) for m in models}
+    taken: dict[str, int] = {}
+    for v in names.values():
+        taken[v] = taken.get(v, 0) + 1
+    return {m: (v if taken[v] == 1 else m) for m, v in names.items()}
+
+
+def _columns(
+    cells: dict[tuple[str, tuple], LoadedResult], names: dict[str, str] | None = None
+) -> list[Column]:
     ids = sorted({cid for (_, cid) in cells}, key=lambda c: (c[0], -1 if c[1] is None else c[1], c[2], c[3]))
     by_model: dict[str, list[tuple]] = {}
     for cid in ids:
@@ -186,7 +206,7 @@ def _columns(cells: dict[tuple[str, tuple], LoadedResult]) -> list[Column]:
             extra.append(f"seed {seed}")
         if len({s[3] for s in siblings}) > 1:
             extra.append(dtype)
-        label = model + (f" ({', '.join(extra)})" if extra else "")
+        label = (names or {}).get(model, model) + (f" ({', '.join(extra)})" if extra else "")
         columns.append(Column(model, steps, seed, dtype, label))
     return columns
 

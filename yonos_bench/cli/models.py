@@ -22,7 +22,7 @@ _STATE_HELP = {
     "missing": "weights missing (yonos-bench weights fetch, or train/copy the pipeline)",
     "partial": "some weight files missing",
     "none": "needs no weights",
-    "outputs": "reads outputs you produce with the authors' code (option outputs=DIR)",
+    "outputs": "reads outputs you produce with the authors' code (run ... --model-option outputs=DIR)",
     "external": "runs an external command",
     "paper-only": "published numbers only; cannot run",
 }

@@ -211,7 +211,8 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> FolderMo
         raise YonosError(
             f"Model '{card.name}' is evaluated from outputs made by its own code. Run it on the LR images of "
             "the protocol (`yonos-bench protocols prepare PROTOCOL` writes <data>/prepared/<protocol>-v<N>/lr/) "
-            f"and give the output folder as the model option outputs=DIR or in ${env}."
+            f"and give the output folder with `--model-option outputs=DIR` (or {card.name}:outputs=DIR when "
+            f"running several models), the card option outputs, or ${env}."
         )
     matcher = OutputMatcher(expand_path(outputs), options.get("template", "{id}"), options.get("map"))
     return FolderModel(

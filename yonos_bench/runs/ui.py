@@ -116,7 +116,7 @@ class RunUI:
         for o in outcomes:
             if not o.result.get("reportable", True):
                 self.console.print(
-                    f"[bold yellow]NOT REPORTABLE[/bold yellow] {escape(o.folder)}: "
+                    f"[bold yellow]NOT REPORTABLE[/bold yellow] {escape(str(o.folder))}: "
                     f"{escape(o.result['not_reportable_reason'])}",
                     highlight=False,
                     soft_wrap=True,

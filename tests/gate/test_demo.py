@@ -24,7 +24,7 @@ def test_demo_end_to_end_with_limit(tmp_path, sample_root):
 
     names = display_names([*BASELINES, *TINY_MODELS])  # headers: the cards' display names
     for m in (*BASELINES, *TINY_MODELS):
-        assert f"| {names[m]} " in header + " " and m in out
+        assert f"| {names[m]} " in header + " " and names[m] in out
     assert "steps)" not in header  # 1-step cells only: no per-steps column labels
     # Table 3: the 2 x 2 ablation with paired differences, on the same 4 pairs.
     t3 = json.loads((results / "demo" / "table3.json").read_text())

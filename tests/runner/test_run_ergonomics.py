@@ -143,3 +143,32 @@ def test_metrics_compute_checks_its_output_before_scoring(env, tmp_path, monkeyp
         assert res.exit_code == 0, res.output
         assert out.is_file() and f"Per-image values: {out}" in res.output
     assert len(calls) == 2 and all(callable(c) for c in calls)  # a progress bar with ETA was fed
+
+
+def test_tiled_passes_report_each_tile():
+    import io
+
+    import torch
+    from rich.console import Console
+
+    from yonos_bench.runs.ui import RunUI
+    from yonos_train.tiling import tile_progress, tiled_apply
+
+    calls = []
+    with tile_progress(lambda d, t: calls.append((d, t))):
+        tiled_apply(lambda t: t, torch.zeros(1, 1, 8, 8), tile=4, overlap=0)
+        tiled_apply(lambda t: t, torch.zeros(1, 1, 4, 4), tile=4, overlap=0)  # one tile: silent
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    tiled_apply(lambda t: t, torch.zeros(1, 1, 8, 8), tile=4, overlap=0)  # no listener: nothing
+    assert len(calls) == 4
+    ui = RunUI(Console(file=io.StringIO(), width=120), enabled=True)
+    with ui.progress, ui.tile_progress("m tiles"):
+        tiled_apply(lambda t: t, torch.zeros(1, 1, 8, 8), tile=4, overlap=2)
+    (task,) = ui.progress.tasks
+    assert task.description == "m tiles" and task.completed == task.total == 9
+
+
+def test_a_tiled_yonos_run_shows_tile_progress(env, tmp_path):
+    res = _run(env, tmp_path / "r", "-m", "yonos-tiny-x4", "--model-option", "tile_size=16", "--limit", "1")
+    assert res.exit_code == 0, res.output
+    assert "yonos-tiny-x4 tiles of large images" in res.output

@@ -261,11 +261,12 @@ def run_cell(c: _CellContext) -> CellOutcome:
         task = c.ui.task(f"{c.key.model} steps={c.key.steps}", len(ids), len(done))
         log = ProgressLog(folder, c.dist.rank, kd)
         try:
-            gen = generate_images(
-                c.model, c.pairs, sr_dir, done=done, steps=c.key.steps, run_seed=c.key.seed,
-                batch_size=c.opts.batch_size, device=c.device, log=log, dist=c.dist,
-                on_progress=lambda k: c.ui.advance(task, k),
-            )  # fmt: skip
+            with c.ui.tile_progress(f"{c.key.model} tiles of large images"):
+                gen = generate_images(
+                    c.model, c.pairs, sr_dir, done=done, steps=c.key.steps, run_seed=c.key.seed,
+                    batch_size=c.opts.batch_size, device=c.device, log=log, dist=c.dist,
+                    on_progress=lambda k: c.ui.advance(task, k),
+                )  # fmt: skip
         finally:
             log.close()
         out.images_computed = gen.images_written

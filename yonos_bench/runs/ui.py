@@ -71,6 +71,13 @@ class RunUI:
         if self.enabled and task is not None:
             self.progress.advance(task, k)
 
+    def tile_progress(self, description: str):
+        """Context: tiled passes of large images (YONOS latent tiles, spandrel tiles) draw a
+        ``tiles k/N`` bar with ETA, so an image that takes minutes shows it is moving."""
+        from yonos_train.tiling import tile_progress
+
+        return tile_progress(self.progress_callback(description) if self.enabled else None)
+
     def say(self, message: str) -> None:
         from rich.markup import escape
 

@@ -126,9 +126,13 @@ def test_spec_metric_ids_are_checked_at_show_and_prepare(tmp_path):
 def test_unfinished_training_run_is_named_as_such(tmp_path):
     run_dir = tmp_path / "runs" / "mine"
     (run_dir / "checkpoints").mkdir(parents=True)
-    (run_dir / "training_options.json").write_text("{}")
+    (run_dir / "training_options.json").write_text('{"stage": "distill"}')
     r = runner.invoke(app, ["run", "sample", "-m", str(run_dir), "--data-root", str(tmp_path / "d")])
-    assert r.exit_code == 1 and "never finished" in r.output and "--resume" in r.output
+    assert (
+        r.exit_code == 1
+        and "never finished" in r.output
+        and f"train distill --out {run_dir} --resume" in r.output
+    )
     assert "holds no images" not in r.output
 
 

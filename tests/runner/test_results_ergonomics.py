@@ -139,3 +139,27 @@ def test_table_headers_use_display_names_ids_on_request(results_root, write_run)
     assert "| yonos-tiny-x4 |" in ids and "| yonos-tiny-x4-orig-decoder |" in ids
     csv_text = runner.invoke(app, ["table", "--results", str(results_root), "-f", "csv"]).output
     assert "yonos-tiny-x4-orig-decoder,YONOS-tiny x4, original decoder" in csv_text.replace('"', "")
+
+
+def test_seeds_of_one_cell_are_one_column_mean_pm_std(results_root, write_run):
+    import statistics
+
+    from yonos_bench.report.tables import build_table
+
+    seeds = {0: [20.0, 22.0, 24.0], 1: [21.0, 23.0, 25.0], 2: [19.0, 21.0, 26.0]}
+    for seed, vals in seeds.items():
+        write_run(results_root, model="sd-sr-tiny-x4", steps=4, seed=seed, values={"psnr-y": vals})
+    write_run(results_root, model="bicubic", values={"psnr-y": [10.0, 11.0, 12.0]})
+    t = build_table(results_root, labels="id")
+    assert [c.label for c in t.columns] == ["bicubic", "sd-sr-tiny-x4"]
+    v = t.rows[0].values[1]
+    means = [statistics.fmean(x) for x in seeds.values()]
+    assert v.mean == statistics.fmean(means) and v.std == statistics.stdev(means) and v.n_seeds == 3
+    assert v.rank == 1 and t.rows[0].values[0].std is None
+    md = runner.invoke(app, ["table", "--results", str(results_root), "--ids"]).output
+    assert f"**{v.mean:.2f}** ± {v.std:.4f}" in md and "standard deviation over 3 seeds" in md
+    per_seed = runner.invoke(app, ["table", "--results", str(results_root), "--ids", "--per-seed"]).output
+    header = per_seed.splitlines()[0]
+    assert "sd-sr-tiny-x4 (seed 0)" in header and "sd-sr-tiny-x4 (seed 2)" in header and "±" not in per_seed
+    csv_text = runner.invoke(app, ["table", "--results", str(results_root), "-f", "csv"]).output
+    assert "std_over_seeds" in csv_text.splitlines()[0]

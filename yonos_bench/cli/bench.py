@@ -228,6 +228,9 @@ def table(
     ids: Annotated[
         bool, typer.Option("--ids", help="Model ids as column headers instead of the cards' display names.")
     ] = False,
+    per_seed: Annotated[
+        bool, typer.Option("--per-seed", help="One column per seed (default: seeds of a cell as mean ± std).")
+    ] = False,
 ) -> None:
     """Table-1-style comparison from result files (best bold/red, second underlined/blue, † not significant)."""
     from yonos_bench.core.paths import results_root
@@ -236,7 +239,7 @@ def table(
 
     t = build_table(
         results_root(results), protocols=protocol or (), models=model or (), with_paper=with_paper,
-        labels="id" if ids else "display",
+        labels="id" if ids else "display", aggregate_seeds=not per_seed,
     )  # fmt: skip
     text = render(t, fmt.value)
     for w in t.warnings:

@@ -138,9 +138,11 @@ def resolve_card(
         adapter, opts = _pipeline_kind(path)
         return _adhoc(path, adapter, 0, opts), path
     if path.is_dir() and any((path / m).exists() for m in TRAINING_RUN_MARKERS):
+        stage = _run_stage(path)
         raise YonosError(
-            f"{path} is a training run that never finished: it has no pipeline/ folder (written at the end "
-            f"of training). Resume it with `yonos-bench train --resume {path}`, or give a finished run."
+            f"{path} is a training run that never finished: it has no pipeline/ folder (written when "
+            f"training ends). Resume it with `yonos-bench train {stage} --out {path} --resume` "
+            "(same options as it was started with), or give a finished run."
         )
     if path.is_dir():
         if scale is None:
@@ -173,6 +175,15 @@ def split_named_path(text: str) -> tuple[str, str] | None:
 
 #: What ``yonos-bench train`` writes into a run folder before ``pipeline/`` (yonos_train.engine).
 TRAINING_RUN_MARKERS = ("training_options.json", "checkpoints")
+
+
+def _run_stage(run_dir: Path) -> str:
+    """The stage a training run folder was started for (from its options file), or STAGE."""
+    try:
+        stage = json.loads((run_dir / "training_options.json").read_text()).get("stage")
+    except (OSError, ValueError, AttributeError):
+        stage = None
+    return stage if isinstance(stage, str) and stage.isidentifier() else "STAGE"
 
 
 def _pipeline_kind(folder: Path) -> tuple[str, dict]:

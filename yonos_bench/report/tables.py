@@ -45,6 +45,8 @@ class Value:
     paper: float | None = None  # the number a paper reports for this model/protocol/metric
     reportable: bool = True
     limit: int | None = None
+    std: float | None = None  # standard deviation over seeds (seeds aggregated), else None
+    n_seeds: int = 1
 
     @property
     def diff(self) -> float | None:
@@ -81,12 +83,15 @@ def build_table(
     with_paper: bool = False,
     steps: Sequence[int | None] = (),
     labels: str = "display",
+    aggregate_seeds: bool = True,
 ) -> Table:
     """Collect run (and speed) results under ``results_root`` into a :class:`Table`.
 
     ``steps``: keep only cells with these step counts (``None`` = step-less models); all if empty.
     ``labels``: column headers from the cards' ``display_name`` (``"display"``, the paper's
-    names; the model id stays in ``Column.model`` and in CSV) or the model ids (``"id"``)."""
+    names; the model id stays in ``Column.model`` and in CSV) or the model ids (``"id"``).
+    ``aggregate_seeds``: cells differing only by seed become one column, mean ± std over the
+    seeds (:mod:`yonos_bench.report.seeds`); False: one column per seed."""
     if labels not in ("display", "id"):
         raise ValueError(f"labels: expected 'display' or 'id', got {labels!r}")
     runs, warnings = load_results(results_root, kind="run")
@@ -102,6 +107,10 @@ def build_table(
         if not runs:
             raise YonosError(f"No results with steps in {list(steps)} under {Path(results_root)}.")
     cells = _pick_cells(runs)
+    if aggregate_seeds:
+        from yonos_bench.report.seeds import merge_seeds
+
+        cells = merge_seeds(cells)
     columns = _columns(cells, display_names(sorted({r.model for r in runs})) if labels == "display" else {})
     proto_keys = _protocol_order(cells)
     rows: list[MetricRow] = []
@@ -248,6 +257,8 @@ def _metric_row(
             m["n"],
             reportable=r.data["reportable"],
             limit=r.data["limit"],
+            std=m.get("std"),
+            n_seeds=int(m.get("n_seeds", 1)),
         )
         if with_paper:
             v.paper = paper_number(r, mid)
@@ -303,6 +314,10 @@ _PER_IMAGE_CACHE: dict[Path, dict[str, dict[str, float]]] = {}
 def _per_image(r: LoadedResult | None, metric: str) -> dict[str, float]:
     if r is None:
         return {}
+    from yonos_bench.report.seeds import SeedMean
+
+    if isinstance(r, SeedMean):
+        return r.per_image.get(metric, {})
     path = r.path.parent / PER_IMAGE_FILE
     if path not in _PER_IMAGE_CACHE:
         try:
@@ -387,6 +402,12 @@ def _notes(table: Table, cells: dict[tuple[str, tuple], LoadedResult]) -> None:
     if limited:
         table.notes.append(
             "NOT REPORTABLE: values marked * for " + ", ".join(limited) + " come from --limit smoke runs."
+        )
+    seeded = sorted({v.n_seeds for row in table.rows for v in row.values if v is not None and v.n_seeds > 1})
+    if seeded:
+        table.notes.append(
+            f"±: standard deviation over {'/'.join(map(str, seeded))} seeds of the same cell "
+            "(value: mean over seeds; --per-seed for one column per seed)."
         )
     if any(v is not None and v.not_significant for row in table.rows for v in row.values):
         table.notes.append(

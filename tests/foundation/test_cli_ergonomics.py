@@ -187,3 +187,15 @@ def test_root_quiet_flag_reaches_commands(monkeypatch, tmp_path):
     assert "prepared" in r.output  # the result line stays
     quiet.set_quiet(False)
     shutil.rmtree(tmp_path / "prepared")
+
+
+def test_file_and_missing_paths_are_named_plainly(tmp_path):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    r = runner.invoke(app, ["metrics", "compute", "--sr", str(f)])
+    assert r.exit_code == 1 and "is a file, not a folder" in r.output
+    r = runner.invoke(app, ["models", "show", str(tmp_path / "nope.yaml")])
+    assert r.exit_code == 1 and "nope.yaml not found" in r.output
+    for cmd in (["table"], ["results", "list"], ["plot", "--metric", "psnr-y"]):
+        r = runner.invoke(app, [*cmd, "--results", str(f)])
+        assert r.exit_code == 1 and "is a file, not a folder" in r.output and "Traceback" not in r.output

@@ -72,7 +72,8 @@ def match_pairs(sr_dir: Path, hr_dir: Path | None) -> tuple[list[Path], list[Pat
 
     for d, what in ((sr_dir, "--sr"), (hr_dir, "--hr")):
         if d is not None and not d.is_dir():
-            raise DataMissingError(f"{what} folder {d} does not exist.")
+            why = "is a file, not a folder" if d.exists() else "does not exist"
+            raise DataMissingError(f"{what} folder {d} {why}.")
     sr = {p.stem: p for p in list_images(sr_dir)}
     if not sr:
         raise DataMissingError(f"No images in --sr folder {sr_dir}.")

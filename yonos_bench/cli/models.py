@@ -142,8 +142,12 @@ def show_cmd(
     """One card: what it is, how it runs, its weight files and the numbers papers report for it."""
     from yonos_bench.models.registry import load_card, load_card_file
 
-    is_file = Path(name).suffix.lower() in (".yaml", ".yml") and Path(name).expanduser().is_file()
-    card = load_card_file(Path(name).expanduser()) if is_file else load_card(name)  # as `run --model`
+    is_card_file = Path(name).suffix.lower() in (".yaml", ".yml")
+    if is_card_file and not Path(name).expanduser().is_file():
+        from yonos_bench.core.errors import DataMissingError
+
+        raise DataMissingError(f"Model card file {name} not found.")
+    card = load_card_file(Path(name).expanduser()) if is_card_file else load_card(name)  # as `run --model`
     d = card_details(card, weights_dir)
     if as_json:
         typer.echo(json.dumps(d, indent=2))

@@ -181,11 +181,13 @@ def test_root_quiet_flag_reaches_commands(monkeypatch, tmp_path):
         return real(spec, data_root, progress=progress, **kw)
 
     monkeypatch.setattr(pairs, "prepare", spy)
+    level = logging.getLogger().level
     r = runner.invoke(app, ["-q", "protocols", "prepare", "sample", "--data-root", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert seen["progress"] is False and quiet.is_quiet()
     assert "prepared" in r.output  # the result line stays
-    quiet.set_quiet(False)
+    assert runner.invoke(app, ["protocols", "list"]).exit_code == 0  # no -q: undone
+    assert not quiet.is_quiet() and logging.getLogger().level == level
     shutil.rmtree(tmp_path / "prepared")
 
 

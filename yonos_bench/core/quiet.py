@@ -40,16 +40,27 @@ def quiet_diffusers() -> None:
     diffusers_logging.set_verbosity_error()
 
 
+_saved: dict[str, object] = {}
+
+
 def set_quiet(on: bool = True) -> None:
-    """The global ``-q``: errors and results only (also for subprocesses, via the env)."""
+    """The global ``-q``: errors and results only (also for subprocesses, via the env).
+    ``set_quiet(False)`` undoes it (the root logger's level and warning filters come back)."""
+    import warnings
+
     if on:
         os.environ[_QUIET_ENV] = "1"
+        if not _saved:
+            _saved["level"] = logging.getLogger().level
+            _saved["filters"] = list(warnings.filters)
         logging.getLogger().setLevel(logging.ERROR)
-        import warnings
-
         warnings.filterwarnings("ignore")
     else:
         os.environ.pop(_QUIET_ENV, None)
+        if _saved:
+            logging.getLogger().setLevel(_saved.pop("level"))
+            warnings.filters[:] = _saved.pop("filters")
+            getattr(warnings, "_filters_mutated", lambda: None)()  # as warnings.resetwarnings does
 
 
 def is_quiet() -> bool:

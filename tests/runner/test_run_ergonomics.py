@@ -169,6 +169,6 @@ def test_tiled_passes_report_each_tile():
 
 
 def test_a_tiled_yonos_run_shows_tile_progress(env, tmp_path):
-    res = _run(env, tmp_path / "r", "-m", "yonos-tiny-x4", "--model-option", "tile_size=16", "--limit", "1")
+    res = _run(env, tmp_path / "r", "-m", "yonos-tiny-x4", "--model-option", "tile_size=8", "--limit", "1")
     assert res.exit_code == 0, res.output
     assert "yonos-tiny-x4 tiles of large images" in res.output

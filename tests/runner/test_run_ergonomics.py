@@ -172,3 +172,12 @@ def test_a_tiled_yonos_run_shows_tile_progress(env, tmp_path):
     res = _run(env, tmp_path / "r", "-m", "yonos-tiny-x4", "--model-option", "tile_size=8", "--limit", "1")
     assert res.exit_code == 0, res.output
     assert "yonos-tiny-x4 tiles of large images" in res.output
+
+
+def test_model_options_are_part_of_the_cell_key(env, tmp_path):
+    results = tmp_path / "r"
+    assert _run(env, results, "-m", "yonos-tiny-x4", "--limit", "1").exit_code == 0
+    res = _run(env, results, "-m", "yonos-tiny-x4", "--limit", "1", "--model-option", "tile_size=8")
+    assert res.exit_code == 1 and "holds the result of another cell" in res.output  # not served from cache
+    res = _run(env, results, "-m", "yonos-tiny-x4", "--limit", "1", "--model-option", "tile_size=8", "--force")
+    assert res.exit_code == 0, res.output

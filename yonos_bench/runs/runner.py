@@ -180,8 +180,10 @@ def run_benchmark(
         for name in models:
             model = load_model(
                 name, device=device, dtype=opts.dtype, weights_dir=opts.weights_dir, scale=spec.scale,
-                options=options_for(name, opts.model_options),
+                options=(given := options_for(name, opts.model_options)),
             )  # fmt: skip
+            if given:  # e.g. tile_size changes the outputs: never serve a cell made without it
+                model.weights_digest = options_digest(model.weights_digest, given)
             require_scale(model, spec.scale)
             _check_model(model.name, model.scale, model.supports_steps, spec.scale, steps)
             if hasattr(model, "check_names"):
@@ -210,6 +212,15 @@ def options_for(model: str, given: Sequence[tuple[str | None, str, Any]]) -> dic
     """The ``--model-option`` values meant for ``model`` (untargeted ones apply to all)."""
     out = {k: v for target, k, v in given if target is None or target == model}
     return out or None
+
+
+def options_digest(weights_digest: str | None, options: dict[str, Any]) -> str:
+    """The weights digest of a model run with command-line options: part of the cell key."""
+    import hashlib
+    import json
+
+    blob = json.dumps({"weights": weights_digest, "options": options}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass

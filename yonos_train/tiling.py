@@ -21,10 +21,35 @@ normalises each tile with its own statistics — the overlap hides both.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from collections.abc import Callable
 
 import torch
+
+#: Per-tile progress (a 4000×3000 LR into a ×4 model is hundreds of tiles and minutes with
+#: no sign of life otherwise): ``tile_progress(callback)`` makes every tiled pass of this
+#: thread report ``callback(done, total)`` after each tile. Only passes of 2+ tiles report.
+_TILE_LISTENER: contextvars.ContextVar[Callable[[int, int], None] | None] = contextvars.ContextVar(
+    "yonos_tile_listener", default=None
+)
+
+
+@contextlib.contextmanager
+def tile_progress(callback: Callable[[int, int], None] | None):
+    token = _TILE_LISTENER.set(callback)
+    try:
+        yield
+    finally:
+        _TILE_LISTENER.reset(token)
+
+
+def report_tile(done: int, total: int) -> None:
+    """Tell the current listener (if any) that ``done`` of ``total`` tiles of a pass are done."""
+    listener = _TILE_LISTENER.get()
+    if listener is not None and total > 1:
+        listener(done, total)
 
 
 def tile_starts(length: int, tile: int, overlap: int, *, multiple: int = 1) -> list[int]:
@@ -106,6 +131,7 @@ def tiled_apply(
     for x0 in xs:
         norm_w[out(x0) : out(x0) + weight_w.numel()] += weight_w
     acc: torch.Tensor | None = None
+    done = 0
     for y0 in ys:
         for x0 in xs:
             y = fn(x[:, :, y0 : y0 + tile_h, x0 : x0 + tile_w])
@@ -118,6 +144,8 @@ def tiled_apply(
             oy, ox = out(y0), out(x0)
             acc[:, :, oy : oy + y.shape[-2], ox : ox + y.shape[-1]] += y.to(acc_dtype) * weight
             del y
+            done += 1
+            report_tile(done, len(ys) * len(xs))
     return acc.div_(norm_h[:, None] * norm_w[None, :]).to(x.dtype)  # in place: no second image buffer
 
 

@@ -30,8 +30,11 @@ def test_demo_end_to_end_with_limit(tmp_path, sample_root):
     # Table 1: the baselines and the four tiny models at 1 step, no sweep columns.
     table = (results / "demo" / "table1.md").read_text()
     header = table.splitlines()[0]
+    from yonos_bench.report.tables import display_names
+
+    names = display_names([*BASELINES, *TINY_MODELS])  # headers: the cards' display names
     for m in (*BASELINES, *TINY_MODELS):
-        assert f"| {m} " in header + " " and m in out
+        assert f"| {names[m]} " in header + " " and names[m] in out
     assert "steps)" not in header  # 1-step cells only: no per-steps column labels
     # Table 3: the 2 x 2 ablation with paired differences, on the same 4 pairs.
     t3 = json.loads((results / "demo" / "table3.json").read_text())

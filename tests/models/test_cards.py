@@ -198,7 +198,7 @@ def test_good_card_parses():
         (
             "license: MIT.",
             "licence: MIT.",
-            r"my-model\.yaml: unknown key 'licence'\. .*Did you mean: license",
+            r"my-model\.yaml: unknown key 'licence' \(line \d+\)\. .*Did you mean: license",
         ),
         ("scale: 4", "scale: four", r"my-model\.yaml: key 'scale' must be an integer, got str 'four'"),
         ("scale: 4", "scale: true", r"key 'scale' must be an integer, got bool"),
@@ -226,7 +226,7 @@ def test_good_card_parses():
         (
             "weights:\n",
             "options: {tiles: 8}\nweights:\n",
-            r"unknown key 'options\.tiles' for adapter 'spandrel'\. Did you mean: tile\?",
+            r"unknown key 'options\.tiles' \(line \d+\) for adapter 'spandrel'\. Did you mean: tile\?",
         ),
         (
             'url: "https://example.org/my.pth"',

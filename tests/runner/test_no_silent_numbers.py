@@ -236,3 +236,20 @@ def test_i12_folder_and_command_cards_accept_outputs_steps(tmp_path):
             "f.yaml",
             protocols=set(),
         )
+
+
+def test_i01_junit_of_a_gate_that_compared_nothing_is_red(results_root, write_run, tmp_path):
+    """The JUnit export (issue 19) follows the gate's verdict (issue 14): zero comparisons fail."""
+    import json as _json
+
+    from yonos_bench.report.check import check_results
+    from yonos_bench.report.check_export import report_json, report_junit
+
+    write_run(results_root, model="bicubic", values={"psnr-y": [28.0, 29.0]})
+    empty = tmp_path / "empty.json"
+    empty.write_text(_json.dumps({"schema": "yonos-bench/baseline/v1", "tolerances": {}, "entries": []}))
+    report = check_results(results_root, empty)
+    assert report.failed and not report.rows
+    assert _json.loads(report_json(report))["passed"] is False
+    xml = report_junit(report)
+    assert 'failures="1"' in xml and "compared nothing" in xml

@@ -95,7 +95,7 @@ def test_end_to_end_run_table_plot_rerun(env, tmp_path):
 
     md = runner.invoke(app, ["table", "--results", str(results)])
     assert md.exit_code == 0, md.output
-    assert md.output.startswith("| Protocol | Metric | bicubic | tiny-yonos |")
+    assert md.output.startswith("| Protocol | Metric | Bicubic | tiny-yonos |")  # display name; path model: its id
     assert "| sample-v1 | psnr-y ↑ | **" in md.output and "| | # steps | – | 1 |" in md.output.replace(
         "|  |", "| |"
     )

@@ -18,9 +18,25 @@ from yonos_bench.core.errors import YonosError
 ModelOpt = Annotated[
     list[str],
     typer.Option(
-        "--model", "-m", help="Model card name (`yonos-bench models list`) or path; repeat for several."
+        "--model",
+        "-m",
+        help="Model card name (`yonos-bench models list`), a path (weights, pipeline, outputs folder, "
+        "card .yaml), or NAME=PATH to name a path model; repeat for several.",
     ),
 ]
+ModelOptionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model-option",
+        help="Adapter option [MODEL:]KEY=VALUE over the card's (e.g. outputs=DIR, tile_size=256); repeatable.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+PlotOutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Plot path without suffix (PNG and PDF are written).")
+]
+#: The old spelling of --output, kept working but not shown.
+OutAliasOpt = Annotated[Path | None, typer.Option("--out", hidden=True)]
 ResultsOpt = Annotated[
     Path | None, typer.Option("--results", help="Results root (default: $YONOS_RESULTS or ./results).")
 ]
@@ -63,6 +79,20 @@ StrictOpt = Annotated[
     bool,
     typer.Option("--strict", help="Fail if any requested metric cannot be computed (e.g. missing weights)."),
 ]
+
+
+def _quiet(flag: bool) -> bool:
+    from yonos_bench.core.quiet import is_quiet
+
+    return flag or is_quiet()  # the command's -q or the root's `yonos-bench -q`
+
+
+def _output(output: Path | None, out_alias: Path | None) -> Path | None:
+    if output is not None and out_alias is not None and output != out_alias:
+        raise YonosError("Give --output once (--out is its old spelling).")
+    return output or out_alias
+
+
 ProtocolFilter = Annotated[list[str] | None, typer.Option("--protocol", "-p", help="Only these protocols.")]
 ModelFilter = Annotated[list[str] | None, typer.Option("--model", "-m", help="Only these models.")]
 
@@ -120,16 +150,26 @@ def run(
     force_metrics: ForceMetricsOpt = False,
     quiet: QuietOpt = False,
     strict: StrictOpt = False,
+    model_option: ModelOptionOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run models on a protocol: SR images cached per cell, all metrics, result.json + per_image.csv."""
+    from yonos_bench.models.option_args import parse_model_options
     from yonos_bench.runs.runner import run_benchmark
 
     opts = _options(
         seed=seed, device=device, dtype=dtype, batch_size=batch_size, metrics=_split(metrics),
         data_root=data_root, prepared_root=prepared_root, results_root=results, weights_dir=weights_dir,
-        limit=limit, force=force, force_metrics=force_metrics, progress=not quiet, strict=strict,
+        limit=limit, force=force, force_metrics=force_metrics, progress=not _quiet(quiet), strict=strict,
+        model_options=parse_model_options(model_option or []),
     )  # fmt: skip
-    run_benchmark(protocol, model, (steps,), opts)
+    outcomes = run_benchmark(protocol, model, (steps,), opts)
+    if as_json:
+        import json
+
+        from yonos_bench.runs.results_admin import outcome_dict
+
+        typer.echo(json.dumps({"cells": [outcome_dict(o) for o in outcomes]}, indent=2))
 
 
 def sweep_steps(
@@ -141,7 +181,7 @@ def sweep_steps(
     metric: Annotated[
         str | None, typer.Option("--metric", help="Metric to plot (default: the protocol's first).")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Plot path without suffix (PNG and PDF).")] = None,
+    output: PlotOutputOpt = None,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "fp32",
@@ -155,13 +195,17 @@ def sweep_steps(
     force: ForceOpt = False,
     quiet: QuietOpt = False,
     strict: StrictOpt = False,
+    model_option: ModelOptionOpt = None,
+    out: OutAliasOpt = None,
 ) -> None:
     """One cell per step count, then the Fig. 3 plot: metric vs DDIM steps (log x), one line per model."""
     from yonos_bench.core.paths import results_root
+    from yonos_bench.models.option_args import parse_model_options
     from yonos_bench.protocols.spec import load_protocol
     from yonos_bench.report.plot import plot_results
     from yonos_bench.runs.runner import run_benchmark
 
+    output = _output(output, out)
     step_list = parse_steps(steps)
     spec = load_protocol(protocol)
     metric_ids = _split(metrics) or tuple(spec.metrics)
@@ -171,7 +215,7 @@ def sweep_steps(
     opts = _options(
         seed=seed, device=device, dtype=dtype, batch_size=batch_size, metrics=metric_ids, data_root=data_root,
         prepared_root=prepared_root, results_root=results, weights_dir=weights_dir, limit=limit, force=force,
-        progress=not quiet, strict=strict,
+        progress=not _quiet(quiet), strict=strict, model_options=parse_model_options(model_option or []),
     )  # fmt: skip
     outcomes = run_benchmark(protocol, model, step_list, opts)
     root = results_root(results)
@@ -181,8 +225,7 @@ def sweep_steps(
             "",
         )
         raise YonosError(f"{metric} could not be computed, so there is nothing to plot. {why}")
-    target = out or root / "plots" / f"{spec.name}-v{spec.version}-{metric}-vs-steps"
-    res = plot_results(root, metric, target, protocol=spec.name, models=[o.key.model for o in outcomes])
+    res = plot_results(root, metric, output, protocol=spec.name, models=[o.key.model for o in outcomes])
     typer.echo(f"Wrote {res.png} and {res.pdf}")
 
 
@@ -199,6 +242,12 @@ def table(
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
     skip_bad: SkipBadOpt = False,
+    ids: Annotated[
+        bool, typer.Option("--ids", help="Model ids as column headers instead of the cards' display names.")
+    ] = False,
+    per_seed: Annotated[
+        bool, typer.Option("--per-seed", help="One column per seed (default: seeds of a cell as mean ± std).")
+    ] = False,
 ) -> None:
     """Table-1-style comparison from result files (best bold/red, second underlined/blue, † not significant)."""
     from yonos_bench.core.paths import results_root
@@ -206,12 +255,9 @@ def table(
     from yonos_bench.report.tables import build_table
 
     t = build_table(
-        results_root(results),
-        protocols=protocol or (),
-        models=model or (),
-        with_paper=with_paper,
-        skip_bad=skip_bad,
-    )
+        results_root(results), protocols=protocol or (), models=model or (), with_paper=with_paper,
+        skip_bad=skip_bad, labels="id" if ids else "display", aggregate_seeds=not per_seed,
+    )  # fmt: skip
     text = render(t, fmt.value)
     for w in t.warnings:
         typer.echo(f"warning: {w}", err=True)
@@ -234,17 +280,17 @@ def plot(
     x: Annotated[
         XAxis, typer.Option("--x", help="steps (Fig. 3) or seconds (speed/quality frontier).")
     ] = XAxis.steps,
-    out: Annotated[Path | None, typer.Option("--out", help="Plot path without suffix (PNG and PDF).")] = None,
     skip_bad: SkipBadOpt = False,
+    output: PlotOutputOpt = None,
+    out: OutAliasOpt = None,
 ) -> None:
     """Plot a metric against DDIM steps or seconds per image, from result files."""
     from yonos_bench.core.paths import results_root
     from yonos_bench.report.plot import plot_results
 
     root = results_root(results)
-    target = out or root / "plots" / f"{protocol or 'results'}-{metric}-vs-{x.value}"
     res = plot_results(
-        root, metric, target, protocol=protocol, x=x.value, models=model or (), skip_bad=skip_bad
+        root, metric, _output(output, out), protocol=protocol, x=x.value, models=model or (), skip_bad=skip_bad
     )
     for w in res.warnings:
         typer.echo(f"warning: {w}", err=True)
@@ -266,6 +312,10 @@ def check(
     protocol: ProtocolFilter = None,
     model: ModelFilter = None,
     skip_bad: SkipBadOpt = False,
+    as_json: JsonOpt = False,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Also write the report as JUnit XML (CI test panels).")
+    ] = None,
 ) -> None:
     """Regression gate: compare results with a baseline, per metric direction; exit 1 on regression."""
     from yonos_bench.core.paths import results_root
@@ -283,7 +333,17 @@ def check(
     report = check_results(
         root, baseline, tolerances=tol, protocols=protocol or (), models=model or (), skip_bad=skip_bad
     )
-    typer.echo(format_report(report), nl=False)
+    if junit is not None:
+        from yonos_bench.report.check_export import write_junit
+
+        write_junit(report, junit)
+        typer.echo(f"Wrote {junit}", err=True)
+    if as_json:
+        from yonos_bench.report.check_export import report_json
+
+        typer.echo(report_json(report))
+    else:
+        typer.echo(format_report(report), nl=False)
     if report.failed:
         raise typer.Exit(code=1)
 

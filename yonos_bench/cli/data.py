@@ -57,10 +57,12 @@ def status_cmd(
         typer.echo(json.dumps({"data_root": str(root), "protocols": out}, indent=2))
         return
 
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"Data root: {root}", show_lines=True)
+    from yonos_bench.core.console import console
+
+    table = Table(title=f"Data root: {escape(str(root))}", show_lines=True)
     table.add_column("protocol", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("images", no_wrap=True, justify="right")
@@ -76,11 +78,11 @@ def status_cmd(
             spec.name,
             f"[{colour[st.state]}]{st.state}[/]",
             f"{found} / {st.expected}",
-            f"{where.replace('; ', chr(10))}\n{st.url or '(ships with the package)'}",
+            escape(f"{where.replace('; ', chr(10))}\n{st.url or '(ships with the package)'}"),
             digest[:8] if digest else "no",
         )
-    con = Console(soft_wrap=False)
+    con = console(soft_wrap=False)  # off a TTY: wide, so URLs are never split
     con.print(table)
     for _, st, _ in rows:
         if st.state == "incomplete" or "one level deeper" in st.message:
-            con.print(f"[yellow]{st.protocol}:[/] {st.message}", highlight=False, soft_wrap=True)
+            con.print(f"[yellow]{st.protocol}:[/] {escape(st.message)}", highlight=False, soft_wrap=True)

@@ -51,15 +51,17 @@ def list_cmd(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+
+    from yonos_bench.core.console import console
 
     table = Table(title="Metric presets (psnr-y-crop{N} / ssim-y-crop{N} accept any N >= 1)")
     for col in ("ID", "kind", "direction", "backend", "weights"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col == "ID")
     for r in rows:
-        table.add_row(r["id"], r["kind"], r["direction"], r["backend"], r["weights"])
-    Console(soft_wrap=True).print(table)
+        table.add_row(r["id"], r["kind"], r["direction"], r["backend"], escape(r["weights"]))
+    console(soft_wrap=True).print(table)
 
 
 def match_pairs(sr_dir: Path, hr_dir: Path | None) -> tuple[list[Path], list[Path] | None, list[str]]:
@@ -70,7 +72,8 @@ def match_pairs(sr_dir: Path, hr_dir: Path | None) -> tuple[list[Path], list[Pat
 
     for d, what in ((sr_dir, "--sr"), (hr_dir, "--hr")):
         if d is not None and not d.is_dir():
-            raise DataMissingError(f"{what} folder {d} does not exist.")
+            why = "is a file, not a folder" if d.exists() else "does not exist"
+            raise DataMissingError(f"{what} folder {d} {why}.")
     sr = _by_stem(list_images(sr_dir), "--sr")
     if not sr:
         raise DataMissingError(f"No images in --sr folder {sr_dir}.")
@@ -131,6 +134,54 @@ def _need_hr(ids: list[str], hr: Path | None) -> None:
         )
 
 
+def check_output_path(path: Path) -> None:
+    """Fail now if the per-image CSV cannot be written there (an existing folder, a missing
+    or read-only parent)."""
+    import os
+
+    from yonos_bench.core.errors import YonosError
+
+    if path.is_dir():
+        raise YonosError(f"--output {path} is a folder; give a file path such as {path / 'metrics.csv'}.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise YonosError(f"--output {path}: the folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise YonosError(f"--output {path} is not writable; choose another path with --output.")
+
+
+class metric_progress:
+    """A stderr progress bar with ETA fed by the engine's ``(done, total)`` callback."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.task = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from yonos_bench.core.console import console
+
+        self.bar = Progress(
+            TextColumn("metrics"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console(stderr=True), transient=True,
+        )  # fmt: skip
+        self.bar.__enter__()
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("metrics", total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.bar.__exit__(*exc)
+        return False
+
+
 @app.command("compute")
 def compute_cmd(
     sr: Annotated[Path, typer.Option("--sr", help="Folder of SR images.")],
@@ -143,34 +194,45 @@ def compute_cmd(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     weights_dir: WeightsDirOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail if any metric cannot run.")] = False,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Per-image CSV (default: ./metrics-<SR folder>.csv).")
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Per-image CSV (default: ./metrics-<SR folder>.csv)."),
     ] = None,
+    out: Annotated[Path | None, typer.Option("--out", hidden=True)] = None,  # old spelling of --output
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score SR images against HR images matched by file name; print mean and 95% bootstrap
     interval per metric and write per-image values to a CSV."""
     from yonos_bench.core.atomic import write_text_atomic
+    from yonos_bench.core.quiet import is_quiet
     from yonos_bench.metrics.engine import evaluate
     from yonos_bench.metrics.presets import parse_metric_list
 
+    if output is not None and out is not None and output != out:
+        raise typer.BadParameter(
+            "give it once (--out is the old spelling of --output)", param_hint="--output"
+        )
     ids = parse_metric_list(metrics)
     if not ids:
         raise typer.BadParameter("name at least one metric", param_hint="--metrics")
     _need_hr(ids, hr)
     sr_paths, hr_paths, pair_ids = match_pairs(sr, hr)
-    ev = evaluate(
-        sr_paths,
-        hr_paths,
-        ids,
-        device=device,
-        batch_size=batch_size,
-        weights_dir=weights_dir,
-        strict=strict,
-        pair_ids=pair_ids,
-    )
+    out = output or out or Path(f"metrics-{sr.resolve().name}.csv")
+    check_output_path(out)  # before minutes of scoring, not after
+    with metric_progress(enabled=not (quiet or as_json or is_quiet())) as progress:
+        ev = evaluate(
+            sr_paths,
+            hr_paths,
+            ids,
+            device=device,
+            batch_size=batch_size,
+            weights_dir=weights_dir,
+            strict=strict,
+            pair_ids=pair_ids,
+            progress=progress,
+        )
     check_computed(ev, ids)
     device = ev.device
-    out = out or Path(f"metrics-{sr.resolve().name}.csv")
     write_text_atomic(out, ev.per_image_csv())
     if as_json:
         data = ev.to_dict(per_image=False)

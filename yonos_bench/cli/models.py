@@ -22,7 +22,7 @@ _STATE_HELP = {
     "missing": "weights missing (yonos-bench weights fetch, or train/copy the pipeline)",
     "partial": "some weight files missing",
     "none": "needs no weights",
-    "outputs": "reads outputs you produce with the authors' code (option outputs=DIR)",
+    "outputs": "reads outputs you produce with the authors' code (run ... --model-option outputs=DIR)",
     "external": "runs the authors' code or another command (models show NAME: the setup recipe)",
     "paper-only": "published numbers only; cannot run",
 }
@@ -49,23 +49,26 @@ def list_cmd(weights_dir: WeightsDirOpt = None, as_json: JsonOpt = False) -> Non
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    from yonos_bench.core.console import console as make_console
+
     table = Table(title="Model cards (yonos-bench models show NAME for details)")
-    for col in ("name", "adapter", "scale", "steps", "weights", "reported"):
-        table.add_column(col, no_wrap=True)
+    for col in ("name", "display name", "adapter", "scale", "steps", "weights", "reported"):
+        table.add_column(col, no_wrap=col != "display name", overflow="fold")
     for r in rows:
         steps = "-" if r["steps"] is None else str(r["steps"])
         table.add_row(
             r["name"],
+            escape(r["display_name"]),
             r["adapter"],
             f"x{r['scale']}",
             steps,
             r["weights"],
             str(r["reported"]),
         )
-    console = Console(soft_wrap=True)
+    console = make_console(soft_wrap=True)
     console.print(table)
     used = sorted({r["weights"] for r in rows})
     console.print("weights: " + "; ".join(f"{s} = {_STATE_HELP[s]}" for s in used), highlight=False)
@@ -159,23 +162,33 @@ def _print_setup(c, name: str, s: dict) -> None:
 
 @app.command("show")
 def show_cmd(
-    name: Annotated[str, typer.Argument(help="Model card name (see `models list`).")],
+    name: Annotated[
+        str, typer.Argument(help="Model card name (see `models list`) or a card .yaml file of your own.")
+    ],
     weights_dir: WeightsDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One card: what it is, how it runs, its weight files and the numbers papers report for it."""
-    from yonos_bench.models.registry import load_card
+    from yonos_bench.models.registry import load_card, load_card_file
 
-    d = card_details(load_card(name), weights_dir)
+    is_card_file = Path(name).suffix.lower() in (".yaml", ".yml")
+    if is_card_file and not Path(name).expanduser().is_file():
+        from yonos_bench.core.errors import DataMissingError
+
+        raise DataMissingError(f"Model card file {name} not found.")
+    card = load_card_file(Path(name).expanduser()) if is_card_file else load_card(name)  # as `run --model`
+    d = card_details(card, weights_dir)
     if as_json:
         typer.echo(json.dumps(d, indent=2))
         return
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    c = Console(soft_wrap=True, highlight=False)
+    from yonos_bench.core.console import console
+
+    c = console(soft_wrap=True, highlight=False)
     c.print(
-        f"[bold]{d['name']}[/bold] ({d['display_name']}) — adapter {d['adapter']}, x{d['scale']}, "
+        f"[bold]{d['name']}[/bold] ({escape(d['display_name'])}) — adapter {d['adapter']}, x{d['scale']}, "
         f"default steps {d['steps'] if d['steps'] is not None else '-'}"
     )
     c.print(d["description"], markup=False)
@@ -214,9 +227,9 @@ def show_cmd(
             t.add_row(
                 r["protocol"],
                 r["metric"],
-                r["label"],
+                escape(r["label"]),
                 "-" if r["steps"] is None else str(r["steps"]),
                 f"{r['value']:g}",
-                r["source"],
+                escape(r["source"]),
             )
         c.print(t)

@@ -30,23 +30,54 @@ PreparedRoot = Annotated[
 
 
 def _console():
-    from rich.console import Console
+    from yonos_bench.core.console import console
 
-    return Console(soft_wrap=True)
+    return console(soft_wrap=True)
+
+
+def check_metric_ids(spec) -> None:
+    """Every metric ID of the spec names a preset (did-you-mean otherwise), so a typo fails at
+    ``show``/``prepare`` rather than after a model has run."""
+    from yonos_bench.core.errors import SpecError
+    from yonos_bench.metrics.presets import get_preset
+
+    for m in spec.metrics:
+        try:
+            get_preset(m)
+        except KeyError as e:
+            raise SpecError(f"{spec.file}: key 'metrics': {e}") from None
 
 
 @app.command("list")
-def list_cmd() -> None:
+def list_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """Every registered protocol: name, version, scale, pairs, metrics."""
     from rich.table import Table
 
     from yonos_bench.protocols.spec import list_protocols
 
+    specs = list_protocols()
+    if as_json:
+        rows = [
+            {
+                "name": s.name,
+                "version": s.version,
+                "scale": s.scale,
+                "pairs": s.expected_pairs,
+                "metrics": list(s.metrics),
+                "dataset": s.source.dataset,
+                "file": s.file,
+            }
+            for s in specs
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
     table = Table(title="Registered protocols")
     table.add_column("name", no_wrap=True)
     for col in ("version", "scale", "pairs", "metrics"):
         table.add_column(col)
-    for s in list_protocols():
+    for s in specs:
         table.add_row(s.name, str(s.version), f"x{s.scale}", str(s.expected_pairs), ", ".join(s.metrics))
     _console().print(table)
 
@@ -63,6 +94,7 @@ def show_cmd(
     from yonos_bench.protocols.spec import load_protocol
 
     s = load_protocol(name)
+    check_metric_ids(s)
     if as_json:
         d = dataclasses.asdict(s)
         d["spec_sha256"] = s.spec_sha256
@@ -92,11 +124,13 @@ def show_cmd(
         ("citation", s.citation),
         ("spec", f"{s.file} (sha256 {s.spec_sha256[:16]}...)"),
     ]
+    from rich.markup import escape
+
     con = _console()
     for k, v in rows:
-        con.print(f"[bold]{k:>12}[/bold]  {v}", highlight=False)
+        con.print(f"[bold]{k:>12}[/bold]  {escape(v)}", highlight=False)
     for i, note in enumerate(s.notes):
-        con.print(f"[bold]{'choices' if i == 0 else '':>12}[/bold]  - {note}", highlight=False)
+        con.print(f"[bold]{'choices' if i == 0 else '':>12}[/bold]  - {escape(note)}", highlight=False)
 
 
 @app.command("validate")
@@ -121,6 +155,8 @@ def validate_cmd(
             seen[s.name] = s.file
     else:
         specs = list(load_registry().values())
+    for s in specs:
+        check_metric_ids(s)
     typer.echo(f"{len(specs)} protocol spec(s) valid: {', '.join(sorted(s.name for s in specs))}")
 
 
@@ -137,8 +173,11 @@ def prepare_cmd(
     from yonos_bench.protocols.spec import load_protocol
 
     spec = load_protocol(name)
+    check_metric_ids(spec)
     t0 = time.perf_counter()
-    pp = prepare(spec, data_root, prepared_root=prepared_root, progress=not as_json, workers=workers)
+    from yonos_bench.core.quiet import is_quiet
+
+    pp = prepare(spec, data_root, prepared_root=prepared_root, progress=not (as_json or is_quiet()), workers=workers)
     seconds = time.perf_counter() - t0
     info = {
         "protocol": spec.name,
@@ -161,4 +200,5 @@ def prepare_cmd(
         f"digest {pp.digest}"
         + (f"\n{len(pp.skipped)} source images skipped (see manifest.json)" if pp.skipped else ""),
         highlight=False,
+        markup=False,
     )

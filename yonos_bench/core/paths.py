@@ -1,6 +1,8 @@
 """Where things live: data root, weights folder, results root.
 
 Precedence everywhere: explicit argument (CLI option) > environment variable > default.
+A root that exists but is a file is an error naming the option (not a NotADirectoryError
+deep inside whatever first writes under it).
 """
 
 from __future__ import annotations
@@ -18,14 +20,22 @@ def _cache_home() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yonos-bench"
 
 
+def _folder(path: Path, option: str, env: str) -> Path:
+    if path.exists() and not path.is_dir():
+        from yonos_bench.core.errors import YonosError
+
+        raise YonosError(f"{option} {path} is a file, not a folder (give a folder, via {option} or ${env}).")
+    return path
+
+
 def data_root(explicit: str | os.PathLike | None = None) -> Path:
     """Datasets are looked for under ``<data_root>/<dataset folder>``; prepared pairs go to
     ``<data_root>/prepared/`` unless :func:`prepared_root` says otherwise. Default:
     ``$YONOS_DATA`` or ``~/.cache/yonos-bench/data``."""
     if explicit is not None:
-        return Path(explicit).expanduser()
+        return _folder(Path(explicit).expanduser(), "--data-root", DATA_ENV)
     if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV]).expanduser()
+        return _folder(Path(os.environ[DATA_ENV]).expanduser(), "--data-root", DATA_ENV)
     return _cache_home() / "data"
 
 
@@ -45,18 +55,18 @@ def weights_dir(explicit: str | os.PathLike | None = None) -> Path:
     """One folder for every weight file (metric backbones, baselines, clean-fid Inception).
     Default: ``$YONOS_WEIGHTS`` or ``~/.cache/yonos-bench/weights``."""
     if explicit is not None:
-        return Path(explicit).expanduser()
+        return _folder(Path(explicit).expanduser(), "--weights-dir", WEIGHTS_ENV)
     if os.environ.get(WEIGHTS_ENV):
-        return Path(os.environ[WEIGHTS_ENV]).expanduser()
+        return _folder(Path(os.environ[WEIGHTS_ENV]).expanduser(), "--weights-dir", WEIGHTS_ENV)
     return _cache_home() / "weights"
 
 
 def results_root(explicit: str | os.PathLike | None = None) -> Path:
     """Default: ``$YONOS_RESULTS`` or ``./results``."""
     if explicit is not None:
-        return Path(explicit).expanduser()
+        return _folder(Path(explicit).expanduser(), "--results", RESULTS_ENV)
     if os.environ.get(RESULTS_ENV):
-        return Path(os.environ[RESULTS_ENV]).expanduser()
+        return _folder(Path(os.environ[RESULTS_ENV]).expanduser(), "--results", RESULTS_ENV)
     return Path("results")
 
 

@@ -4,7 +4,9 @@ Plain YAML silently keeps the *last* value of a key given twice in one mapping, 
 with two ``seed:`` lines would run with a seed its author may not have meant. Here a
 repeated key is a :class:`~yonos_bench.core.errors.SpecError` naming the file, the key and both
 lines; malformed YAML names the file and the line. Only the safe loader is used (no
-Python object tags).
+Python object tags). Mappings come back as :class:`KeyLines` (a plain ``dict`` that also
+remembers each key's line), so validators can say *where* an unknown key is
+(:func:`at_line`).
 """
 
 from __future__ import annotations
@@ -37,10 +39,28 @@ def _loader(where: str):
                     "remove one (YAML would silently keep the last)."
                 )
             seen[key] = line
-        return loader.construct_mapping(node, deep=deep)
+        out = KeyLines(loader.construct_mapping(node, deep=deep))
+        out.key_lines = dict(seen)
+        return out
 
     StrictSafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     return StrictSafeLoader
+
+
+class KeyLines(dict):
+    """A mapping from YAML that knows the (1-based) line of each of its keys."""
+
+    key_lines: dict[Any, int]
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.key_lines = {}
+
+
+def at_line(data: Any, key: Any) -> str:
+    """`` (line N)`` for ``key`` of a mapping read by :func:`load_yaml`, else ``""``."""
+    line = getattr(data, "key_lines", {}).get(key)
+    return f" (line {line})" if line else ""
 
 
 def load_yaml(text: str, where: str) -> Any:

@@ -63,6 +63,9 @@ def build_pyiqa(preset: MetricPreset, device, weights_dir: os.PathLike) -> Score
     import torch
 
     configure_backends(weights_dir)  # TORCH_HOME before pyiqa is imported
+    from yonos_bench.core.quiet import silence_third_party
+
+    silence_third_party()  # bitsandbytes' gemm_4bit warning is logged at import time
     import pyiqa
 
     args = preset.args_dict()

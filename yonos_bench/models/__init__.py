@@ -8,7 +8,9 @@
 * a diffusers pipeline folder (``model_index.json``): a ``YonosSRPipeline``,
   ``LDMSuperResolutionPipeline`` or ``StableDiffusionUpscalePipeline``;
 * a folder of images: outputs produced elsewhere, matched to the pairs by id (give ``scale``);
-* a model-card YAML file anywhere (a user's own card, e.g. one with ``adapter: command``).
+* a model-card YAML file anywhere (a user's own card, e.g. one with ``adapter: command``);
+* ``NAME=PATH``: any of the paths above under a name of your choosing (two ``.../sr``
+  folders would otherwise both be called ``sr`` and share a results cell).
 
 Adapters are imported only here, when a model is loaded, so listing cards imports no
 backend (torch, diffusers, spandrel).
@@ -38,6 +40,7 @@ __all__ = [
     "load_model",
     "require_scale",
     "resolve_card",
+    "split_named_path",
 ]
 
 WEIGHT_SUFFIXES = (".pth", ".safetensors", ".ckpt", ".pt", ".bin")
@@ -112,6 +115,12 @@ def resolve_card(
     names = [c.name for c in list_cards()]
     if text in names and not isinstance(name_or_card_or_path, Path):
         return load_card(text), None
+    named = split_named_path(text) if not isinstance(name_or_card_or_path, Path) else None
+    if named is not None:
+        import dataclasses
+
+        card, path = resolve_card(Path(named[1]), scale=scale)
+        return dataclasses.replace(card, name=named[0], display_name=named[0]), path
     path = Path(text).expanduser()
     if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
         from yonos_bench.models.registry import load_card_file
@@ -128,6 +137,13 @@ def resolve_card(
     if path.is_dir() and (path / "model_index.json").is_file():
         adapter, opts = _pipeline_kind(path)
         return _adhoc(path, adapter, 0, opts), path
+    if path.is_dir() and any((path / m).exists() for m in TRAINING_RUN_MARKERS):
+        stage = _run_stage(path)
+        raise YonosError(
+            f"{path} is a training run that never finished: it has no pipeline/ folder (written when "
+            f"training ends). Resume it with `yonos-bench train {stage} --out {path} --resume` "
+            "(same options as it was started with), or give a finished run."
+        )
     if path.is_dir():
         if scale is None:
             raise ValueError(f"scale: a folder of outputs ({path}) needs the scale it was produced at")
@@ -139,6 +155,35 @@ def resolve_card(
         )
     err = did_you_mean("model", text, names)
     raise type(err)(f"{err} (or give the path of a weight file, a pipeline folder or an outputs folder)")
+
+
+def split_named_path(text: str) -> tuple[str, str] | None:
+    """``NAME=PATH`` → (NAME, PATH) when PATH exists; None for anything else (card names,
+    plain paths). NAME must be a valid model name (it names the results cell)."""
+    name, sep, rest = text.partition("=")
+    if not sep or not rest or not Path(rest).expanduser().exists():
+        return None
+    from yonos_bench.models.card_schema import NAME_RE
+
+    if not NAME_RE.match(name):
+        raise YonosError(
+            f"--model {text}: the name before '=' must match {NAME_RE.pattern} "
+            "(lower-case letters, digits, '.', '-'), e.g. my-run=path/to/run."
+        )
+    return name, rest
+
+
+#: What ``yonos-bench train`` writes into a run folder before ``pipeline/`` (yonos_train.engine).
+TRAINING_RUN_MARKERS = ("training_options.json", "checkpoints")
+
+
+def _run_stage(run_dir: Path) -> str:
+    """The stage a training run folder was started for (from its options file), or STAGE."""
+    try:
+        stage = json.loads((run_dir / "training_options.json").read_text()).get("stage")
+    except (OSError, ValueError, AttributeError):
+        stage = None
+    return stage if isinstance(stage, str) and stage.isidentifier() else "STAGE"
 
 
 def _pipeline_kind(folder: Path) -> tuple[str, dict]:

@@ -124,10 +124,11 @@ class SRModelBase:
             raise ValueError(f"steps: must be a positive integer, got {steps!r}")
         return steps
 
-    def check_names(self, names: Sequence[str]) -> None:
+    def check_names(self, names: Sequence[str], known: Sequence[str] | None = None) -> None:
         """Called once with every pair id of a run before any ``upscale`` call (hook for
         adapters that read outputs produced elsewhere: they name missing and extra files
-        up front). Default: nothing to check."""
+        up front). ``known``: every pair id of the protocol when the run uses only some
+        (``--limit``); files for those are not "extra". Default: nothing to check."""
 
     def _upscale(
         self, lr: torch.Tensor, steps: int | None, seeds: list[int], names: list[str] | None

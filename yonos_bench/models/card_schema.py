@@ -214,8 +214,10 @@ def check_mapping(data: Any, schema: Mapping, where: str, prefix: str = "") -> d
         )
     for k in data:
         if k not in schema:
+            from yonos_bench.core.strict_yaml import at_line
+
             hint = did_you_mean("key", str(k), list(schema))
-            raise SpecError(f"{where}: unknown key '{prefix}{k}'. {hint}")
+            raise SpecError(f"{where}: unknown key '{prefix}{k}'{at_line(data, k)}. {hint}")
     for k, (types, nullable, required) in schema.items():
         if k not in data:
             if required:
@@ -240,8 +242,11 @@ def validate_options(adapter: str, data: Mapping[str, Any], where: str) -> Mappi
             allowed = ", ".join(sorted(schema)) or "none"
             close = difflib.get_close_matches(str(k), list(schema), n=1)
             hint = f" Did you mean: {close[0]}?" if close else ""
+            from yonos_bench.core.strict_yaml import at_line
+
             raise SpecError(
-                f"{where}: unknown key 'options.{k}' for adapter '{adapter}'.{hint} Allowed: {allowed}"
+                f"{where}: unknown key 'options.{k}'{at_line(data, k)} for adapter '{adapter}'.{hint} "
+                f"Allowed: {allowed}"
             )
         types, nullable, check = schema[k]
         _check_value(v, types, nullable, where, f"options.{k}")

@@ -42,6 +42,9 @@ def load_pipeline(folder: str | Path, kind: str, dtype: torch.dtype):
         "sd-upscaler": diffusers.StableDiffusionUpscalePipeline,
     }[kind]
     folder = Path(folder)
+    from yonos_bench.core.quiet import quiet_diffusers
+
+    quiet_diffusers()  # no "Loading pipeline components" bar per load
     try:
         pipe = cls.from_pretrained(folder, dtype=dtype, local_files_only=True)
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:

@@ -122,8 +122,11 @@ class OutputMatcher:
         rel = self.template.replace("{id}", pair_id)
         return rel if Path(rel).suffix else f"{rel}.<png|jpg|...>"
 
-    def match(self, ids: Sequence[str], *, allow_extra: bool) -> dict[str, Path]:
-        """Every id's file; raises naming all missing ids, then extra images."""
+    def match(
+        self, ids: Sequence[str], *, allow_extra: bool, known: Sequence[str] | None = None
+    ) -> dict[str, Path]:
+        """Every id's file; raises naming all missing ids, then extra images (images that
+        match none of ``known``, default ``ids``: a ``--limit`` run tolerates the rest's outputs)."""
         found: dict[str, Path] = {}
         missing: list[str] = []
         for i in ids:
@@ -138,6 +141,7 @@ class OutputMatcher:
             )
         if not allow_extra:
             used = {p.resolve() for p in found.values()}
+            used |= {p.resolve() for i in (known or ()) for p in self.candidates(i)}
             extra = [
                 p.relative_to(self.folder).as_posix()
                 for p in sorted(self.folder.rglob("*"))
@@ -197,8 +201,8 @@ class FolderModel(SRModelBase):
             "outputs_steps": outputs_steps,
         }  # fmt: skip
 
-    def check_names(self, names: Sequence[str]) -> None:
-        self.matcher.match(list(names), allow_extra=self.allow_extra)
+    def check_names(self, names: Sequence[str], known: Sequence[str] | None = None) -> None:
+        self.matcher.match(list(names), allow_extra=self.allow_extra, known=known)
 
     def _upscale(self, lr, steps, seeds, names):
         hw = (int(lr.shape[-2]), int(lr.shape[-1]))
@@ -232,7 +236,8 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> FolderMo
         raise YonosError(
             f"Model '{card.name}' is evaluated from outputs made by its own code. Run it on the LR images of "
             "the protocol (`yonos-bench protocols prepare PROTOCOL` writes <data>/prepared/<protocol>-v<N>/lr/) "
-            f"and give the output folder as the model option outputs=DIR or in ${env}."
+            f"and give the output folder with `--model-option outputs=DIR` (or {card.name}:outputs=DIR when "
+            f"running several models), the card option outputs, or ${env}."
         )
     matcher = OutputMatcher(expand_path(outputs), options.get("template", "{id}"), options.get("map"))
     return FolderModel(

@@ -187,17 +187,20 @@ class SpandrelModel(SRModelBase):
         return self.desc(x)[..., : h * self.scale, : w * self.scale]
 
     def _tiled(self, x: torch.Tensor, tile: int) -> torch.Tensor:
+        from yonos_train.tiling import report_tile
+
         b, c, h, w = x.shape
         s, ov = self.scale, self.tile_overlap
         out = x.new_zeros((b, c, h * s, w * s))
-        for y0 in range(0, h, tile):
-            for x0 in range(0, w, tile):
-                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-                py0, px0, py1, px1 = max(y0 - ov, 0), max(x0 - ov, 0), min(y1 + ov, h), min(x1 + ov, w)
-                o = self._forward(x[..., py0:py1, px0:px1])
-                out[..., y0 * s : y1 * s, x0 * s : x1 * s] = o[
-                    ..., (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s
-                ]
+        starts = [(y0, x0) for y0 in range(0, h, tile) for x0 in range(0, w, tile)]
+        for k, (y0, x0) in enumerate(starts, 1):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            py0, px0, py1, px1 = max(y0 - ov, 0), max(x0 - ov, 0), min(y1 + ov, h), min(x1 + ov, w)
+            o = self._forward(x[..., py0:py1, px0:px1])
+            out[..., y0 * s : y1 * s, x0 * s : x1 * s] = o[
+                ..., (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s
+            ]
+            report_tile(k, len(starts))  # per-tile progress for large images
         return out
 
 

@@ -66,8 +66,10 @@ def build(card, *, device, dtype, weights_dir, options, scale, path) -> YonosMod
     folder = Path(path) if path is not None else card.pipeline.path(weights_dir)
     if not (folder / "model_index.json").is_file():
         raise WeightsMissingError(missing_pipeline_message(card, folder))
+    from yonos_bench.core.quiet import quiet_diffusers
     from yonos_train.pipeline import YonosSRPipeline
 
+    quiet_diffusers()  # no "Loading pipeline components" bar per load
     try:
         pipe = YonosSRPipeline.from_pretrained(folder)
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as e:

@@ -211,8 +211,10 @@ def _build(cls: type, data: dict, where: str, prefix: str = "") -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_YAML}
     for k in data:
         if k not in fields:
+            from yonos_bench.core.strict_yaml import at_line
+
             close = did_you_mean("key", str(k), list(fields))
-            raise SpecError(f"{where}: unknown key '{prefix}{k}'. {close}")
+            raise SpecError(f"{where}: unknown key '{prefix}{k}'{at_line(data, k)}. {close}")
     kwargs = {}
     for name, f in fields.items():
         if name in data:

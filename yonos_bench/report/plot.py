@@ -116,20 +116,29 @@ def collect_series(
     return pkey, series, lower_better
 
 
+def default_plot_path(results_root: str | Path, pkey: str, metric: str, x: str) -> Path:
+    """``<root>/plots/<protocol>-v<N>-<metric>-vs-<x>``: the one naming of ``plot`` and
+    ``sweep-steps`` (suffixes .png/.pdf added when drawn)."""
+    return Path(results_root) / "plots" / f"{pkey}-{metric}-vs-{x}"
+
+
 def plot_results(
     results_root: str | Path,
     metric: str,
-    out: str | Path,
+    out: str | Path | None = None,
     *,
     protocol: str | None = None,
     x: str = "steps",
     models: Sequence[str] = (),
     skip_bad: bool = False,
 ) -> PlotOutput:
-    """Write ``<out>.png`` and ``<out>.pdf`` (``out`` without suffix, or with one of them).
-    A corrupt or edited result file is an error naming it unless ``skip_bad``."""
+    """Write ``<out>.png`` and ``<out>.pdf`` (``out`` without suffix, or with one of them;
+    default :func:`default_plot_path`). A corrupt or edited result file is an error naming it
+    unless ``skip_bad``."""
     results, warnings = load_results(results_root, skip_invalid=skip_bad)
     pkey, series, lower_better = collect_series(results, metric, protocol, x, models)
+    if out is None:
+        out = default_plot_path(results_root, pkey, metric, x)
     res = draw(series, metric, pkey, lower_better, x, out)
     res.warnings = warnings
     return res

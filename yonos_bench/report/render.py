@@ -36,6 +36,8 @@ def _md_value(v: Value | None, with_paper: bool) -> str:
         s = f"**{s}**"
     elif v.rank == 2:
         s = f"<u>{s}</u>"
+    if v.std is not None:
+        s += f" ± {format_value(v.std)}"
     if v.not_significant:
         s += "†"
     if not v.reportable:
@@ -102,6 +104,8 @@ def _tex_value(v: Value | None, with_paper: bool) -> str:
         s = rf"\textcolor{{red}}{{{s}}}"  # the paper: best in red, second best in blue
     elif v.rank == 2:
         s = rf"\textcolor{{blue}}{{{s}}}"
+    if v.std is not None:
+        s += rf" {{\scriptsize$\pm$ {format_value(v.std)}}}"
     if v.not_significant:
         s += r"$^\dagger$"
     if not v.reportable:
@@ -187,6 +191,7 @@ def as_records(table: Table) -> list[dict[str, Any]]:
                     "metric": row.metric,
                     "lower_better": row.lower_better,
                     "model": col.model,
+                    "label": col.label,
                     "steps": "" if col.steps is None else col.steps,
                     "seed": col.seed,
                     "dtype": col.dtype,
@@ -194,6 +199,8 @@ def as_records(table: Table) -> list[dict[str, Any]]:
                     "ci_low": "" if v.ci_low is None else v.ci_low,
                     "ci_high": "" if v.ci_high is None else v.ci_high,
                     "n": v.n,
+                    "std_over_seeds": "" if v.std is None else v.std,
+                    "n_seeds": v.n_seeds,
                     "rank": "" if v.rank is None else v.rank,
                     "not_significant_vs_best": v.not_significant,
                     "paper": "" if v.paper is None else v.paper,

@@ -56,6 +56,8 @@ class Value:
     reportable: bool = True
     limit: int | None = None
     unranked: bool = False  # on other pairs than the ranked values of its row: never ranked
+    std: float | None = None  # standard deviation over seeds (seeds aggregated), else None
+    n_seeds: int = 1
 
     @property
     def diff(self) -> float | None:
@@ -92,11 +94,19 @@ def build_table(
     with_paper: bool = False,
     steps: Sequence[int | None] = (),
     skip_bad: bool = False,
+    labels: str = "display",
+    aggregate_seeds: bool = True,
 ) -> Table:
     """Collect run (and speed) results under ``results_root`` into a :class:`Table`.
 
     ``steps``: keep only cells with these step counts (``None`` = step-less models); all if empty.
-    A corrupt or edited result file is an error naming it unless ``skip_bad`` (then a warning)."""
+    A corrupt or edited result file is an error naming it unless ``skip_bad`` (then a warning).
+    ``labels``: column headers from the cards' ``display_name`` (``"display"``, the paper's
+    names; the model id stays in ``Column.model`` and in CSV) or the model ids (``"id"``).
+    ``aggregate_seeds``: cells differing only by seed become one column, mean ± std over the
+    seeds (:mod:`yonos_bench.report.seeds`); False: one column per seed."""
+    if labels not in ("display", "id"):
+        raise ValueError(f"labels: expected 'display' or 'id', got {labels!r}")
     loaded, warnings = load_results(results_root, skip_invalid=skip_bad)
     runs = [r for r in loaded if r.kind == "run"]
     speeds = [r for r in loaded if r.kind == "speed"]
@@ -110,7 +120,11 @@ def build_table(
         if not runs:
             raise YonosError(f"No results with steps in {list(steps)} under {Path(results_root)}.")
     cells = _pick_cells(runs)
-    columns = _columns(cells)
+    if aggregate_seeds:
+        from yonos_bench.report.seeds import merge_seeds
+
+        cells = merge_seeds(cells)
+    columns = _columns(cells, display_names(sorted({r.model for r in runs})) if labels == "display" else {})
     proto_keys = _protocol_order(cells)
     rows: list[MetricRow] = []
     for pkey in proto_keys:
@@ -183,7 +197,22 @@ def _preference(r: LoadedResult) -> tuple:
     return (bool(r.data["reportable"]), r.data["n"], r.data["created"])
 
 
-def _columns(cells: dict[tuple[str, tuple], LoadedResult]) -> list[Column]:
+def display_names(models: Sequence[str]) -> dict[str, str]:
+    """Model id → its card's ``display_name`` (ids without a shipped card, e.g. path models,
+    keep their id; two ids sharing a display name keep their ids, so no header is ambiguous)."""
+    from yonos_bench.models.registry import list_cards
+
+    cards = {c.name: c.display_name for c in list_cards()}
+    names = {m: cards.get(m, m) for m in models}
+    taken: dict[str, int] = {}
+    for v in names.values():
+        taken[v] = taken.get(v, 0) + 1
+    return {m: (v if taken[v] == 1 else m) for m, v in names.items()}
+
+
+def _columns(
+    cells: dict[tuple[str, tuple], LoadedResult], names: dict[str, str] | None = None
+) -> list[Column]:
     ids = sorted({cid for (_, cid) in cells}, key=lambda c: (c[0], -1 if c[1] is None else c[1], c[2], c[3]))
     by_model: dict[str, list[tuple]] = {}
     for cid in ids:
@@ -199,7 +228,7 @@ def _columns(cells: dict[tuple[str, tuple], LoadedResult]) -> list[Column]:
             extra.append(f"seed {seed}")
         if len({s[3] for s in siblings}) > 1:
             extra.append(dtype)
-        label = model + (f" ({', '.join(extra)})" if extra else "")
+        label = (names or {}).get(model, model) + (f" ({', '.join(extra)})" if extra else "")
         columns.append(Column(model, steps, seed, dtype, label))
     return columns
 
@@ -241,6 +270,8 @@ def _metric_row(
             m["n"],
             reportable=r.data["reportable"],
             limit=r.data["limit"],
+            std=m.get("std"),
+            n_seeds=int(m.get("n_seeds", 1)),
         )
         if with_paper:
             v.paper = paper_number(r, mid)
@@ -341,6 +372,10 @@ def _file_key(path: Path) -> tuple:
 def _per_image(r: LoadedResult | None, metric: str) -> dict[str, float]:
     if r is None:
         return {}
+    from yonos_bench.report.seeds import SeedMean
+
+    if isinstance(r, SeedMean):
+        return r.per_image.get(metric, {})
     path = r.path.parent / PER_IMAGE_FILE
     key = _file_key(path)
     if key not in _PER_IMAGE_CACHE:
@@ -439,6 +474,12 @@ def _notes(table: Table, cells: dict[tuple[str, tuple], LoadedResult]) -> None:
         )
     clustered = any(_sources(r) for r in cells.values())
     unit = "source images (patches of one image are resampled together)" if clustered else "pairs"
+    seeded = sorted({v.n_seeds for row in table.rows for v in row.values if v is not None and v.n_seeds > 1})
+    if seeded:
+        table.notes.append(
+            f"±: standard deviation over {'/'.join(map(str, seeded))} seeds of the same cell "
+            "(value: mean over seeds; --per-seed for one column per seed)."
+        )
     if any(v is not None and v.not_significant for row in table.rows for v in row.values):
         table.notes.append(
             f"†: difference from the best is not significant (paired bootstrap over the same pairs, "

@@ -61,6 +61,8 @@ class RunOptions:
     metric_batch_size: int = 8
     progress: bool = True
     strict: bool = False  # a requested metric that cannot be computed is an error
+    # --model-option: (model or None for every model, key, value) adapter options over the cards'
+    model_options: tuple[tuple[str | None, str, Any], ...] = ()
 
 
 @dataclass
@@ -104,11 +106,11 @@ def validate_options(opts: RunOptions) -> None:
 def precheck_models(models: Sequence[str], scale: int, steps: Sequence[int | None]) -> None:
     """Cheap checks from model cards (no weights loaded): scale and steps support.
     Paths (trained pipelines) are checked when they load."""
-    from yonos_bench.models import ANY_SCALE
+    from yonos_bench.models import ANY_SCALE, split_named_path
     from yonos_bench.models.registry import load_card
 
     for name in models:
-        if Path(name).expanduser().exists():
+        if Path(name).expanduser().exists() or split_named_path(name) is not None:
             continue
         card = load_card(name)  # unknown → did-you-mean
         if not card.runnable:
@@ -190,12 +192,16 @@ def run_benchmark(
     with ui.progress:
         for name in models:
             model = load_model(
-                name, device=device, dtype=opts.dtype, weights_dir=opts.weights_dir, scale=spec.scale
-            )
+                name, device=device, dtype=opts.dtype, weights_dir=opts.weights_dir, scale=spec.scale,
+                options=(given := options_for(name, opts.model_options)),
+            )  # fmt: skip
+            if given:  # e.g. tile_size changes the outputs: never serve a cell made without it
+                model.weights_digest = options_digest(model.weights_digest, given)
             require_scale(model, spec.scale)
             _check_model(model.name, model.scale, model.supports_steps, spec.scale, steps)
             if hasattr(model, "check_names"):
-                model.check_names([p.id for p in pairs])
+                # --limit: the first K outputs must exist; extra files are judged against all pairs
+                model.check_names([p.id for p in pairs], known=[p.id for p in prepared.pairs])
             for s in dict.fromkeys(steps):
                 resolved = s if s is not None else (model.default_steps if model.supports_steps else None)
                 key = CellKey(
@@ -216,6 +222,21 @@ def run_benchmark(
     elif dist.main:  # quiet: no table, but a skipped metric is never left unsaid
         ui.say_skipped(outcomes)
     return outcomes
+
+
+def options_for(model: str, given: Sequence[tuple[str | None, str, Any]]) -> dict[str, Any] | None:
+    """The ``--model-option`` values meant for ``model`` (untargeted ones apply to all)."""
+    out = {k: v for target, k, v in given if target is None or target == model}
+    return out or None
+
+
+def options_digest(weights_digest: str | None, options: dict[str, Any]) -> str:
+    """The weights digest of a model run with command-line options: part of the cell key."""
+    import hashlib
+    import json
+
+    blob = json.dumps({"weights": weights_digest, "options": options}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 @dataclass
@@ -267,11 +288,12 @@ def run_cell(c: _CellContext) -> CellOutcome:
         task = c.ui.task(f"{c.key.model} steps={c.key.steps}", len(ids), len(done))
         log = ProgressLog(folder, c.dist.rank, kd)
         try:
-            gen = generate_images(
-                c.model, c.pairs, sr_dir, done=done, steps=c.key.steps, run_seed=c.key.seed,
-                batch_size=c.opts.batch_size, device=c.device, log=log, dist=c.dist,
-                on_progress=lambda k: c.ui.advance(task, k),
-            )  # fmt: skip
+            with c.ui.tile_progress(f"{c.key.model} tiles of large images"):
+                gen = generate_images(
+                    c.model, c.pairs, sr_dir, done=done, steps=c.key.steps, run_seed=c.key.seed,
+                    batch_size=c.opts.batch_size, device=c.device, log=log, dist=c.dist,
+                    on_progress=lambda k: c.ui.advance(task, k),
+                )  # fmt: skip
         finally:
             log.close()
         out.images_computed = gen.images_written
@@ -374,6 +396,7 @@ def _evaluate(c: _CellContext, folder: Path, ids: list[str]):
         sr_paths, hr_paths, c.metric_ids, device=c.device, batch_size=c.opts.metric_batch_size,
         weights_dir=c.opts.weights_dir, feature_cache=cache, pair_ids=ids, strict=c.opts.strict,
         clusters=[p.source or p.id for p in c.pairs],  # intervals resample source images
+        progress=c.ui.progress_callback(f"{c.key.model} steps={c.key.steps} metrics"),
     )  # fmt: skip
 
 

@@ -6,7 +6,9 @@
 3. sweeps 1…64 DDIM steps for the two original-decoder models (the paper's Fig. 3);
 4. prints the Table-1-style table (1 step), the Table-3-style 2 × 2 ablation (scale
    distillation ✗/✓ × decoder original/fine-tuned, :mod:`yonos_bench.report.ablation`), writes
-   the Fig.-3-style plots, and says where everything is and which metrics were skipped.
+   the Fig.-3-style plots, and says where everything is and which metrics were skipped;
+5. draws one qualitative figure (the Table-3 models on the pairs where distillation helps /
+   hurts most, :mod:`yonos_bench.report.figure`) and the HTML report (:mod:`~yonos_bench.report.html`).
 
 Metrics: the protocol's (PSNR-Y, SSIM-Y, LPIPS-Alex) plus the perceptual ones in
 :data:`EXTRA_METRICS`, each used only when its weights are present (nothing is
@@ -54,6 +56,8 @@ class DemoOutput:
     seconds: dict[str, float] = field(default_factory=dict)
     table_text: str = ""
     ablation_text: str = ""
+    figure: Path | None = None  # Table-3 models where distillation helps / hurts most (PNG; + PDF)
+    report: Path | None = None  # the HTML report's index.html
 
 
 def split_metrics(candidates: Sequence[str], weights_dir: Path | None) -> tuple[list[str], dict[str, str]]:
@@ -139,9 +143,26 @@ def run_demo(
     for mid in [m for m in sweep_metrics if m not in skipped]:
         stem = root / "plots" / f"{spec.name}-v{spec.version}-{mid}-vs-steps"
         plots.append(plot_results(root, mid, stem, protocol=PROTOCOL, models=plot_models).png)
+    figure, report = pictures(root, data_root, plot_metric if plot_metric not in skipped else "psnr-y")
     seconds["total"] = time.perf_counter() - t_start
     return DemoOutput(root, table_md, ablation_md, ablation_json, plots, used, skipped, seconds,
-                      table_text, ablation_text)  # fmt: skip
+                      table_text, ablation_text, figure, report)  # fmt: skip
+
+
+def pictures(root: Path, data_root: Path | None, metric: str) -> tuple[Path, Path]:
+    """The Table-3 models side by side on the pairs where scale distillation helps and hurts
+    most (YONOS vs SD-SR, fine-tuned decoders, 1 step, on ``metric``), and the HTML report."""
+    from yonos_bench.report.figure import make_figure
+    from yonos_bench.report.html import write_report
+
+    order = [ABLATION[(t, d)] + "@1" for t in ("direct", "distilled") for d in ("original", "fine-tuned")]
+    versus = (ABLATION[("distilled", "fine-tuned")], ABLATION[("direct", "fine-tuned")])
+    stem = root / "figures" / f"{PROTOCOL}-distillation-helps-hurts"
+    fig = make_figure(root, order, stem, protocol=PROTOCOL, pick="gain-loss", n=2, metric=metric,
+                      versus=versus, data_root=data_root, dpi=200)  # fmt: skip
+    rep = write_report(root, root / "report", protocols=[PROTOCOL], data_root=data_root,
+                       compare=[f"{v}@1" for v in versus])  # fmt: skip
+    return fig.png, rep.index
 
 
 def summary(out: DemoOutput, limit: int | None) -> str:
@@ -157,6 +178,10 @@ def summary(out: DemoOutput, limit: int | None) -> str:
         f"  Fig. 3 plot:      {out.plots[0] if out.plots else '(none)'}",
     ]
     lines += [f"                    {p}" for p in out.plots[1:]]
+    if out.figure is not None:
+        lines.append(f"  Figure (distillation helps/hurts most): {out.figure} (+ .pdf)")
+    if out.report is not None:
+        lines.append(f"  HTML report (opens offline): {out.report}")
     lines.append(f"  metrics used: {', '.join(out.metrics_used)}")
     if out.metrics_skipped:
         lines.append("  metrics skipped:")

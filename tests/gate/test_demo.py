@@ -39,6 +39,11 @@ def test_demo_end_to_end_with_limit(tmp_path, sample_root):
     assert str(results / "demo" / "table3.md") in out and str(png) in out
     assert "metrics used: psnr-y, ssim-y" in out
     assert "lpips-alex: weights missing: lpips-alex-head" in out
+    # The pictures: one figure (PNG + PDF) and the HTML report, their paths printed.
+    fig = results / "figures" / "sample-distillation-helps-hurts.png"
+    report = results / "report" / "index.html"
+    assert fig.read_bytes()[:4] == b"\x89PNG" and fig.with_suffix(".pdf").is_file() and report.is_file()
+    assert str(fig) in out and str(report) in out
     # A second run reuses every cell (cached) and prints the same tables.
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output

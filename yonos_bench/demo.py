@@ -159,7 +159,7 @@ def pictures(root: Path, data_root: Path | None, metric: str) -> tuple[Path, Pat
     versus = (ABLATION[("distilled", "fine-tuned")], ABLATION[("direct", "fine-tuned")])
     stem = root / "figures" / f"{PROTOCOL}-distillation-helps-hurts"
     fig = make_figure(root, order, stem, protocol=PROTOCOL, pick="gain-loss", n=2, metric=metric,
-                      versus=versus, data_root=data_root, dpi=200)  # fmt: skip
+                      versus=versus, tile_metric=metric, data_root=data_root, dpi=200)  # fmt: skip
     rep = write_report(root, root / "report", protocols=[PROTOCOL], data_root=data_root,
                        compare=[f"{v}@1" for v in versus])  # fmt: skip
     return fig.png, rep.index

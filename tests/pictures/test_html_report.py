@@ -103,3 +103,15 @@ def test_cli_report(tmp_path, picture_results):
     empty = CliRunner().invoke(app, ["report", "--results", str(tmp_path / "none"), "--out", str(out)])
     assert empty.exit_code == 1 and "No result files" in empty.output and "Traceback" not in empty.output
     assert CliRunner().invoke(app, ["report", "--help"]).exit_code == 0
+    again = CliRunner().invoke(
+        app, ["report", "--results", str(results), "--data-root", str(data), "--out", str(out)]
+    )
+    assert again.exit_code == 0, again.output  # an earlier report is replaced
+    other = tmp_path / "mine"
+    (other / "img").mkdir(parents=True)
+    (other / "img" / "keep.png").write_bytes(b"x")
+    refused = CliRunner().invoke(
+        app, ["report", "--results", str(results), "--data-root", str(data), "--out", str(other)]
+    )
+    assert refused.exit_code == 1 and "is not empty and holds no earlier report" in refused.output
+    assert (other / "img" / "keep.png").is_file()

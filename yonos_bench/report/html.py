@@ -201,6 +201,24 @@ def _asset(name: str) -> str:
     return resources.files("yonos_bench.report").joinpath("assets", name).read_text(encoding="utf-8")
 
 
+MARKER = "<!-- written by yonos-bench report -->"
+
+
+def _check_out_folder(out: Path) -> None:
+    """Refuse a non-empty folder that is not a previous report: its img/ and plots/ would be replaced."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise YonosError(f"Report folder {out} is a file; choose a folder.")
+    index = out / "index.html"
+    ours = index.is_file() and MARKER in index.read_text(errors="replace")[:2000]
+    if any(out.iterdir()) and not ours:
+        raise YonosError(
+            f"Report folder {out} is not empty and holds no earlier report; choose an empty or new folder "
+            "(its img/ and plots/ would be replaced)."
+        )
+
+
 def write_report(
     results_root: str | os.PathLike,
     out: str | os.PathLike,
@@ -220,6 +238,7 @@ def write_report(
     names = sorted({r.data["protocol"]["name"] for r in loaded})
     wanted = list(protocols) or names
     table = build_table(root, protocols=wanted, with_paper=True)
+    _check_out_folder(out)
     shutil.rmtree(out / IMG_DIR, ignore_errors=True)  # our own folders only: no stale images
     shutil.rmtree(out / PLOTS_DIR, ignore_errors=True)
     browser, plots, n_images, keys = [], [], 0, []

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install lint bench tiny-models gate-baseline clean
+.PHONY: test demo install lint bench tiny-models gate-baseline clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,8 +17,13 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check yonos_bench yonos_train tests benchmarks scripts
 
-test: $(STAMP) lint
+test: $(STAMP) lint chromium
 	$(BIN)/python -m pytest -q
+
+# Headless Chromium for the report's browser test: installed (Debian package) only when missing
+# and we are root with apt-get, as in CI; elsewhere that one test is skipped, with the reason.
+chromium:
+	@scripts/ensure_chromium.sh
 
 demo: $(STAMP)
 	$(BIN)/yonos-bench demo

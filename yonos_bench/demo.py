@@ -10,7 +10,9 @@
 5. where the ``offline-assets`` packages are installed, imports the real Real-ESRGAN+ and
    RealSR networks from their ncnn files (:mod:`yonos_bench.models.ncnn_import`; fp16
    conversions, labelled ``*-ncnn``) and tables them next to bicubic and the tiny YONOS model
-   on the first :data:`REAL_PAIRS` pairs (:func:`run_real_baselines`).
+   on the first :data:`REAL_PAIRS` pairs (:func:`run_real_baselines`);
+6. draws one qualitative figure (the Table-3 models on the pairs where distillation helps /
+   hurts most, :mod:`yonos_bench.report.figure`) and the HTML report (:mod:`~yonos_bench.report.html`).
 
 Metrics: the protocol's (PSNR-Y, SSIM-Y, LPIPS-Alex) plus the perceptual ones in
 :data:`EXTRA_METRICS`, each used only when its weights are present (nothing is
@@ -68,6 +70,8 @@ class DemoOutput:
     real_table_md: Path | None = None  # the real baselines' table (None: packages missing)
     real_table_text: str = ""
     real_skipped: dict[str, str] = field(default_factory=dict)  # model -> why not run
+    figure: Path | None = None  # Table-3 models where distillation helps / hurts most (PNG; + PDF)
+    report: Path | None = None  # the HTML report's index.html
 
 
 def split_metrics(candidates: Sequence[str], weights_dir: Path | None) -> tuple[list[str], dict[str, str]]:
@@ -158,6 +162,9 @@ def run_demo(
     t = time.perf_counter()
     run_real_baselines(out, opts(used), limit, echo)
     seconds["real_baselines"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out.figure, out.report = pictures(root, data_root, plot_metric if plot_metric not in skipped else "psnr-y")
+    seconds["pictures"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t_start
     return out
 
@@ -201,6 +208,22 @@ def real_results_root(results: Path) -> Path:
     return results.parent / f"{results.name}-real-baselines"
 
 
+def pictures(root: Path, data_root: Path | None, metric: str) -> tuple[Path, Path]:
+    """The Table-3 models side by side on the pairs where scale distillation helps and hurts
+    most (YONOS vs SD-SR, fine-tuned decoders, 1 step, on ``metric``), and the HTML report."""
+    from yonos_bench.report.figure import make_figure
+    from yonos_bench.report.html import write_report
+
+    order = [ABLATION[(t, d)] + "@1" for t in ("direct", "distilled") for d in ("original", "fine-tuned")]
+    versus = (ABLATION[("distilled", "fine-tuned")], ABLATION[("direct", "fine-tuned")])
+    stem = root / "figures" / f"{PROTOCOL}-distillation-helps-hurts"
+    fig = make_figure(root, order, stem, protocol=PROTOCOL, pick="gain-loss", n=2, metric=metric,
+                      versus=versus, tile_metric=metric, data_root=data_root, dpi=200)  # fmt: skip
+    rep = write_report(root, root / "report", protocols=[PROTOCOL], data_root=data_root,
+                       compare=[f"{v}@1" for v in versus])  # fmt: skip
+    return fig.png, rep.index
+
+
 def summary(out: DemoOutput, limit: int | None) -> str:
     """The closing message: what was written where, and what was skipped."""
     lines = [
@@ -218,6 +241,10 @@ def summary(out: DemoOutput, limit: int | None) -> str:
         lines.append(f"  Real baselines (ncnn fp16 imports, first {REAL_PAIRS} pairs): {out.real_table_md}")
         lines.append(f"    their results: {real_results_root(out.results)}/")
     lines += [f"  not run: {m}: {why}" for m, why in out.real_skipped.items()]
+    if out.figure is not None:
+        lines.append(f"  Figure (distillation helps/hurts most): {out.figure} (+ .pdf)")
+    if out.report is not None:
+        lines.append(f"  HTML report (opens offline): {out.report}")
     lines.append(f"  metrics used: {', '.join(out.metrics_used)}")
     if out.metrics_skipped:
         lines.append("  metrics skipped:")

@@ -63,6 +63,11 @@ def test_demo_end_to_end_with_limit(tmp_path, sample_root):
     else:
         assert not real.exists() and "not run: real-esrgan-x4plus-ncnn" in out
     assert all(r.model not in REAL_BASELINES for r in runs)  # the main results hold no subset cells
+    # The pictures: one figure (PNG + PDF) and the HTML report, their paths printed.
+    fig = results / "figures" / "sample-distillation-helps-hurts.png"
+    report = results / "report" / "index.html"
+    assert fig.read_bytes()[:4] == b"\x89PNG" and fig.with_suffix(".pdf").is_file() and report.is_file()
+    assert str(fig) in out and str(report) in out
     # A second run reuses every cell (cached) and prints the same tables.
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output

@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from yonos_bench.cli import bench as _bench_cli
 from yonos_bench.cli import data as _data_cli
 from yonos_bench.cli import demo as _demo_cli
+from yonos_bench.cli import figure as _figure_cli
 from yonos_bench.cli import metrics as _metrics_cli
 from yonos_bench.cli import models as _models_cli
 from yonos_bench.cli import protocols as _protocols_cli
@@ -79,6 +80,8 @@ for _name, _cmd in (("run", _bench_cli.run), ("sweep-steps", _bench_cli.sweep_st
                     ("plot", _bench_cli.plot), ("check", _bench_cli.check), ("speed", _bench_cli.speed)):  # fmt: skip
     app.command(_name)(_cmd)
 app.command("demo")(_demo_cli.demo)
+for _name in ("figure", "report"):  # pictures: paper-style grids and the HTML report
+    app.command(_name)(getattr(_figure_cli, _name))
 
 
 def _version_callback(value: bool) -> None:

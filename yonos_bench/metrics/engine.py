@@ -102,6 +102,7 @@ class Evaluator:
                 self.extractor_id = getattr(feature_extractor, "extractor_id", "custom")
             else:
                 self.extractor = F.load_inception(self.weights_dir, device)
+                self.extractor_id = self.extractor.extractor_id
         self.hr_feats_cached = self._load_hr_cache()
         self.values = {m: IndexedValues() for m in self.scorers}
         self.sr_feats = IndexedValues()
@@ -183,13 +184,16 @@ class Evaluator:
         feature_files: dict[str, str] = {}
         if self.set_ids:
             summary.update(self._set_metrics(n, warnings, feature_files))
+        versions = backend_versions()
+        if self.set_ids:  # which Inception file gave the features (it can move FID)
+            versions["fid-inception"] = self.extractor_id
         return Evaluation(
             metric_ids=list(self.presets),
             pair_ids=self.pair_ids,
             per_image=per_image,
             summary=summary,
             unavailable=dict(self.unavailable),
-            backend_versions=backend_versions(),
+            backend_versions=versions,
             preset_args={m: p.args_dict() for m, p in self.presets.items()},
             device=self.device,
             warnings=warnings,

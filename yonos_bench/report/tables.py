@@ -480,6 +480,20 @@ def _notes(table: Table, cells: dict[tuple[str, tuple], LoadedResult]) -> None:
             f"±: standard deviation over {'/'.join(map(str, seeded))} seeds of the same cell "
             "(value: mean over seeds; --per-seed for one column per seed)."
         )
+    small_n = sorted(
+        {
+            f"{mid} ({m['note']})"
+            for r in cells.values()
+            for mid, m in r.data["metrics"].items()
+            if m.get("kind") == "set" and "unreliable" in (m.get("note") or "")
+            and any(row.metric == mid for row in table.rows)
+        }
+    )  # fmt: skip
+    if small_n:
+        table.notes.append(
+            "SMALL n: " + "; ".join(small_n) + " — set metrics (FID/KID) are biased at this size; "
+            "compare them only between columns of the same table."
+        )
     if any(v is not None and v.not_significant for row in table.rows for v in row.values):
         table.notes.append(
             f"†: difference from the best is not significant (paired bootstrap over the same pairs, "

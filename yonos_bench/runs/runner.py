@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from yonos_bench.core.errors import YonosError
+from yonos_bench.core.imageio import sha256_file
 from yonos_bench.core.paths import results_root as resolve_results_root
 from yonos_bench.core.provenance import resolve_device
 from yonos_bench.runs.cell_cache import ProgressLog, clear_logs, read_logs, verify_images
 from yonos_bench.runs.generate import Dist, dist_context, generate_images
 from yonos_bench.runs.results import (
+    PER_IMAGE_FILE,
     RESULT_FILE,
     SR_DIR,
     CellKey,
@@ -275,7 +277,7 @@ def run_cell(c: _CellContext) -> CellOutcome:
     if existing is not None:
         trusted = _trusted(existing, folder, out.messages)
         if trusted and len(done) == len(ids) and not c.opts.force_metrics:
-            if _complete(existing, c.metric_ids, c.opts.strict):
+            if _complete(existing, folder, c.metric_ids, c.opts.strict, c.opts.weights_dir):
                 out.status, out.result = "cached", existing
                 return out
         if trusted:  # --metrics adds to a cell: keep every metric it already has
@@ -375,11 +377,20 @@ def _trusted(existing: dict, folder: Path, messages: list[str]) -> bool:
     return True
 
 
-def _complete(existing: dict, metric_ids: list[str], strict: bool) -> bool:
+def _complete(existing: dict, folder: Path, metric_ids: list[str], strict: bool, weights_dir=None) -> bool:
     """Every requested metric is in the (verified) result; under ``strict`` a metric
-    recorded as unavailable counts as missing (it is retried, and fails if it still cannot run)."""
+    recorded as unavailable counts as missing (it is retried, and fails if it still cannot run).
+    FID/KID made with another Inception file than the one now in use are rescored."""
+    from yonos_bench.metrics.features import inception_id
+
     have = set(existing["metrics"]) | (set() if strict else set(existing["unavailable"]))
-    return set(metric_ids) <= have
+    csv_path = folder / PER_IMAGE_FILE
+    if not set(metric_ids) <= have or not csv_path.is_file():
+        return False
+    recorded = existing.get("backend_versions", {}).get("fid-inception")
+    if recorded is not None and recorded != inception_id(weights_dir):
+        return False  # FID/KID of another Inception file: rescore (the images stay cached)
+    return sha256_file(csv_path) == existing["per_image_csv_sha256"]
 
 
 def _evaluate(c: _CellContext, folder: Path, ids: list[str]):

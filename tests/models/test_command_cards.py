@@ -299,7 +299,7 @@ setup:
         ("url: \"https://example.org/w.pth\"", "url: null", r"'setup\.files\[0\]\.note' is required when url is null"),
         ("{4: v3, 15: v1}", "{4: 3}", r"'options\.step_values' field 'version': keys must be step counts"),
         ("  source: \"README\"\n", "", r"missing required key 'setup\.source'"),
-        ("adapter: command", "adapter: folder", r"unknown key 'options\.command' for adapter 'folder'"),
+        ("adapter: command", "adapter: folder", r"unknown key 'options\.command' (\(line \d+\) )?for adapter 'folder'"),
         ("--version {version}", "--version {version} --ckpt {ckpt}", r"uses unknown field\(s\) \{ckpt\}; known here"),
         ("url: \"https://example.org/w.pth\"}", "url: \"https://example.org/w.pth\", field: w}", r"'setup\.files\[0\]\.field' is \{w\} but options\.command does not use it"),
     ],

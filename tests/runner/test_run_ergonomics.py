@@ -96,14 +96,14 @@ def test_named_path_models_and_limit_with_an_outputs_folder(env, tmp_path):
 
 
 def test_model_option_gives_a_folder_card_its_outputs(env, tmp_path):
-    res = _run(env, tmp_path / "r", "-m", "dasr", "--json")
+    res = _run(env, tmp_path / "r", "-m", "seesr", "--json")
     assert res.exit_code == 1 and "--model-option outputs=DIR" in res.output
     res = _run(
-        env, tmp_path / "r", "-m", "dasr", "--model-option", f"dasr:outputs={env['outputs']}", "--json"
+        env, tmp_path / "r", "-m", "seesr", "--model-option", f"seesr:outputs={env['outputs']}", "--json"
     )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["cells"][0]["metrics"]["psnr-y"]["mean"] == pytest.approx(c_mean(env))
-    res = _run(env, tmp_path / "r", "-m", "dasr", "--model-option", "dasr:outptus=x")
+    res = _run(env, tmp_path / "r", "-m", "seesr", "--model-option", "seesr:outptus=x")
     assert res.exit_code == 1 and "options.outptus" in res.output and "Did you mean: outputs" in res.output
 
 

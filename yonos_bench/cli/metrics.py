@@ -215,8 +215,8 @@ def compute_cmd(
     ids = parse_metric_list(metrics)
     if not ids:
         raise typer.BadParameter("name at least one metric", param_hint="--metrics")
+    sr_paths, hr_paths, pair_ids = match_pairs(sr, hr)  # missing folders first: the plainer error
     _need_hr(ids, hr)
-    sr_paths, hr_paths, pair_ids = match_pairs(sr, hr)
     out = output or out or Path(f"metrics-{sr.resolve().name}.csv")
     check_output_path(out)  # before minutes of scoring, not after
     with metric_progress(enabled=not (quiet or as_json or is_quiet())) as progress:

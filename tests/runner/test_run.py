@@ -159,10 +159,23 @@ def _subprocess_run(env, results, output, extra=()):
     cmd = [sys.executable, "-m", "yonos_bench", "run", "sample", "-m", str(env["pipe"]), "--limit", "24",
            "--batch-size", "2", "--steps", "2", "--metrics", "psnr-y", "--device", "cpu", "--quiet",
            "--data-root", str(env["data"]), "--results", str(results), "--weights-dir", str(env["weights"]), *extra]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT, env={**os.environ})
+    # One intra-op thread, as the in-process runs it is compared with: CPU float kernels round
+    # differently with another thread count (1 LSB in a PNG), and an earlier in-process test
+    # (training sets torch's thread count) may have changed this process's.
+    return subprocess.Popen(cmd, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(env, tmp_path):
+@pytest.fixture
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(env, tmp_path, one_thread):
     killed = tmp_path / "killed"
     output = open(tmp_path / "killed-run.log", "wb")  # a file, not a pipe nobody reads
     proc = _subprocess_run(env, killed, output)

@@ -12,6 +12,10 @@ On the ``sample`` protocol's 210 HR crops (128², seven photos never used for tr
   ×8); ``decode_lr_latent_psnr_y`` = PSNR-Y of decode(z_l) (what a UNet that copies its
   condition would score); ``bicubic_psnr_y`` = PSNR-Y of the upsampled LR itself.
 
+For reference the same gap is computed in pixel space (``pixel_gap``: the image itself as
+the "latent", i.e. an ideal identity autoencoder): it bounds what a faithful latent that
+weights all frequencies alike can show.
+
 PSNR-Y is pyiqa's (BT.601 Y, no border crop; the protocol's ``psnr-y``), averaged over crops.
 
     python benchmarks/miniature_autoencoder.py VAE [VAE ...] [--json out.json]
@@ -89,6 +93,16 @@ def measure(vae, hr: torch.Tensor, chunk: int = 30) -> dict:
     return out
 
 
+@torch.no_grad()
+def pixel_gaps(hr: torch.Tensor) -> dict:
+    """Σ(up(LR) − HR)² / Σ(HR − mean HR)² per scale: the latent gap of the identity map."""
+    from yonos_bench.degradations import degrade
+    from yonos_train.pipeline import upsample_lr
+
+    var = float(((hr - hr.mean()) ** 2).sum())
+    return {f"x{n}": float(((upsample_lr(degrade("bicubic", hr, n).lr, n) - hr) ** 2).sum()) / var for n in SCALES}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("vaes", nargs="+", type=Path)
@@ -96,7 +110,8 @@ def main() -> None:
     ns = ap.parse_args()
     torch.set_num_threads(1)
     hr, _sources = sample_hr()
-    results = {"protocol": "sample v1 (210 HR crops of 128 px)", "vaes": {}}
+    results = {"protocol": "sample v1 (210 HR crops of 128 px)", "pixel_gap": pixel_gaps(hr), "vaes": {}}
+    print("pixel-space gap (identity map): " + ", ".join(f"{k} {v:.3%}" for k, v in results["pixel_gap"].items()))
     for path in ns.vaes:
         t0 = time.perf_counter()
         vae = load_vae(path)

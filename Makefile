@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install offline-assets lint bench tiny-models gate-baseline clean chromium
+.PHONY: test demo install offline-assets lint bench tiny-models small-models gate-baseline clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,10 @@ demo: $(STAMP) offline-assets
 # ship them into yonos_bench/assets/tiny/ (TRAINING_LOG.json records commands and wall times).
 tiny-models: $(STAMP)
 	$(BIN)/python scripts/train_tiny_models.py --force
+
+# Miniature v2 chain (docs/MINIATURE.md); resumable: rerun to continue. Ships nothing yet.
+small-models: $(STAMP)
+	$(BIN)/python scripts/train_small_models.py --x8
 
 # The CI regression gate's baseline (tests/gate/test_gate.py re-runs exactly these cells):
 # the tiny models on the first 16 pairs of `sample`, PSNR-Y and SSIM-Y, tight tolerances.

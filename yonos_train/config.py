@@ -26,7 +26,7 @@ from typing import Any
 from yonos_bench.core.errors import SpecError, did_you_mean
 
 STAGES = ("standard", "distill", "decoder", "autoencoder")
-PRESETS = ("sd15", "tiny")
+PRESETS = ("sd15", "tiny", "small")
 DEGRADATIONS = ("realesrgan", "realesrgan-stablesr", "bicubic", "avgpool")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 FROZEN_DTYPES = ("fp32", "bf16", "fp16")

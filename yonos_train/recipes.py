@@ -96,6 +96,15 @@ _TINY_LDM_LOSS = {
     "disc_layers": 3,
 }
 
+#: small — Miniature v2 (docs/MINIATURE.md, pre-registered plan): the factor-4 VAE of
+#: :data:`yonos_train.presets.SMALL_VAE`; one learning rate and EMA for every UNet stage
+#: (standard and distill alike, so the three arms of the distillation test differ only in
+#: their target / initialisation); 64 px crops (×8: an 8 px LR, upsampled to 64 px before
+#: it is encoded, so z_l is 16×16 like z_h). Data: the package photos + dead-leaves folder
+#: of :mod:`yonos_train.packaged_photos` (``--data``); ``procedural`` alone is the fallback.
+_SMALL_COMMON: dict[str, Any] = {**_TINY_COMMON, "preset": "small"}
+_SMALL_UNET = {"lr": 5e-4, "warmup_steps": 100, "ema_decay": 0.999}
+
 RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ("standard", "sd15"): {**_SD15_COMMON, **_SD15_UNET, "scale": 2, "steps": 20000, "init": SD15_HUB_ID},
     ("distill", "sd15"): {**_SD15_COMMON, **_SD15_UNET, "scale": 4, "steps": 10000},
@@ -120,6 +129,28 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
         "disc_start": 700,
         "disc_weight": 0.5,
         "kl_weight": 1e-6,
+    },  # fmt: skip
+    ("standard", "small"): {**_SMALL_COMMON, **_SMALL_UNET, "scale": 2, "steps": 3000},
+    ("distill", "small"): {**_SMALL_COMMON, **_SMALL_UNET, "scale": 4, "steps": 1500},
+    ("decoder", "small"): {
+        **_SMALL_COMMON,
+        **_TINY_LDM_LOSS,
+        "scale": 4,
+        "steps": 400,
+        "lr": 1e-4,
+        "disc_start": 200,
+        "disc_weight": 0.025,
+    },  # fmt: skip
+    ("autoencoder", "small"): {
+        **_SMALL_COMMON,
+        **_TINY_LDM_LOSS,
+        "scale": 1,
+        "steps": 3000,
+        "lr": 1e-3,
+        "disc_start": 3001,  # no GAN: PSNR is the acceptance criterion (docs/MINIATURE.md)
+        "disc_weight": 0.5,
+        "kl_weight": 1e-6,
+        "ema_decay": 0.999,
     },  # fmt: skip
 }
 

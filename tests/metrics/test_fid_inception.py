@@ -111,3 +111,15 @@ def test_features_and_fid_equal_fid_helper_own_computation(photo_sets, offline_w
     diff = np.abs(ours - theirs).max()
     print(f"max |feature diff| = {diff:.3g} (features up to {np.abs(theirs).max():.3g}); FID {scored[2.0][0]!r} vs {theirs_fid!r}")
     assert diff <= FEATURE_ATOL
+
+
+def test_loading_the_torchscript_inception_prints_no_deprecation_warning(offline_weights):
+    """torch warns that TorchScript is deprecated on every jit.load: not a line users should see."""
+    import warnings
+
+    from yonos_bench.metrics.features import load_inception
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        model = load_inception(offline_weights, "cpu")
+    assert model.weight_file in ("cleanfid-inception", "fid-helper-inception")

@@ -68,7 +68,14 @@ def load_inception(weights_dir: str | os.PathLike, device) -> FeatureExtractor:
         model = InceptionV3W(str(cleanfid_dir(weights_dir)), download=False, resize_inside=False)
         model.extractor_id, model.weight_file = INCEPTION_ID, CLEANFID_INCEPTION.name
     elif FIDHELPER_INCEPTION.is_present(weights_dir):
-        model = _wrap_fidhelper(torch.jit.load(str(FIDHELPER_INCEPTION.path(weights_dir)), map_location="cpu"))
+        import warnings
+
+        # The file is TorchScript (its format, not our choice): torch 2.14 warns on every
+        # `torch.jit.load` that TorchScript is deprecated, a line per model load in every run.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
+            scripted = torch.jit.load(str(FIDHELPER_INCEPTION.path(weights_dir)), map_location="cpu")
+        model = _wrap_fidhelper(scripted)
         model.extractor_id, model.weight_file = FIDHELPER_INCEPTION_ID, FIDHELPER_INCEPTION.name
     else:
         raise WeightsMissingError(

@@ -254,7 +254,16 @@ def summary(out: DemoOutput, limit: int | None) -> str:
     if out.metrics_skipped:
         lines.append("  metrics skipped:")
         lines += [f"    {m}: {why}" for m, why in out.metrics_skipped.items()]
-    lines.append("  FID/KID are not computed on sample: 210 pairs are far too few for a set metric.")
+    if "kid-clean" in out.metrics_used:
+        lines.append(
+            "  kid-clean on 210 pairs is flagged SMALL n: compare it only between the columns of one "
+            "table; FID is not computed (far too few images)."
+        )
+    else:
+        lines.append("  FID/KID are not computed on sample: 210 pairs are far too few for a set metric.")
+    seconds = ", ".join(f"{k} {v:.0f} s" for k, v in out.seconds.items() if k != "total")
+    if seconds:
+        lines.append(f"  time by stage: {seconds}")
     lines.append(
         "  Re-render any time: yonos-bench table --results <dir> -p sample; yonos-bench plot --metric psnr-y"
     )

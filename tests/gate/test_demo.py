@@ -117,3 +117,18 @@ def test_demo_adds_kid_clean_when_either_inception_file_is_present(tmp_path):
     FIDHELPER_INCEPTION.path(tmp_path).write_bytes(b"x")  # one of the alternatives suffices
     used, skipped = split_metrics(["kid-clean"], tmp_path)
     assert used == ["kid-clean"] and not skipped
+
+
+def test_demo_summary_does_not_deny_the_kid_it_computed(tmp_path):
+    """With kid-clean in the table the summary says it is flagged SMALL n (not "not computed"),
+    and it prints where the time went."""
+    from yonos_bench.demo import DemoOutput, summary
+
+    def out(used):
+        return DemoOutput(tmp_path, tmp_path / "t1.md", tmp_path / "t3.md", tmp_path / "t3.json", [], used, {},
+                          {"prepare": 2.0, "table_runs": 60.0, "total": 62.0})  # fmt: skip
+
+    with_kid = summary(out(["psnr-y", "kid-clean"]), None)
+    assert "FID/KID are not computed" not in with_kid and "kid-clean on 210 pairs is flagged SMALL n" in with_kid
+    assert "time by stage: prepare 2 s, table_runs 60 s" in with_kid
+    assert "FID/KID are not computed" in summary(out(["psnr-y"]), None)

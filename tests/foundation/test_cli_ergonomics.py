@@ -201,3 +201,19 @@ def test_file_and_missing_paths_are_named_plainly(tmp_path):
     for cmd in (["table"], ["results", "list"], ["plot", "--metric", "psnr-y"]):
         r = runner.invoke(app, [*cmd, "--results", str(f)])
         assert r.exit_code == 1 and "is a file, not a folder" in r.output and "Traceback" not in r.output
+
+
+def test_torchscript_deprecation_warnings_of_libraries_are_silenced():
+    """kornia's import-time torch.jit.script and TorchScript weight files warn once each under
+    torch 2.14; after the CLI's silence_third_party they print nothing."""
+    import warnings
+
+    from yonos_bench.core.quiet import silence_third_party
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_third_party()
+        warnings.warn("`torch.jit.script` is deprecated. Please switch to `torch.compile`.", FutureWarning, stacklevel=1)
+        warnings.warn("`torch.jit.load` is deprecated. Please switch to `torch.export`.", FutureWarning, stacklevel=1)
+        warnings.warn("something else is deprecated", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["something else is deprecated"]

@@ -26,8 +26,14 @@ _QUIET_ENV = "YONOS_QUIET"
 
 def silence_third_party() -> None:
     """Silence the known third-party noise (idempotent; cheap: diffusers only if imported)."""
+    import warnings
+
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    # torch 2.14 deprecates TorchScript; libraries we use still call torch.jit.script at import
+    # (kornia) or ship TorchScript files (the TF-FID Inception): one warning each, not ours.
+    for api in ("load", "script"):
+        warnings.filterwarnings("ignore", message=rf"`torch\.jit\.{api}` is deprecated", category=FutureWarning)
     if "diffusers" in sys.modules:
         quiet_diffusers()
 

@@ -305,3 +305,13 @@ def print_plan(plan: Plan) -> None:
     for s in plan.stages:
         state = "done" if plan.is_done(s) else "todo"
         print(f"[{state}] {s.name}: yonos-bench {' '.join(command_for(s, plan.root))}")
+
+
+def run_cli(plan: Plan, *, show_plan: bool, jobs: int) -> int:
+    """Both scripts' command line: ``--plan`` prints the stages, else run them (exit 1 if any failed)."""
+    if show_plan:
+        print_plan(plan)
+        return 0
+    failed = run_plan(plan, jobs=jobs)
+    print(f"{'All stages done' if not failed else f'{failed} stage(s) failed or blocked'}; log: {plan.log_path}")
+    return 1 if failed else 0

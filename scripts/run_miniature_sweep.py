@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from miniature_chain import Budget, Plan, print_plan, run_plan, seed_stages, training_data  # noqa: E402
+from miniature_chain import Budget, Plan, run_cli, seed_stages, training_data  # noqa: E402
 from train_small_models import DECODER_STEPS, STAGE_STEPS, TEACHER_STEPS  # noqa: E402
 
 
@@ -62,13 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
-    plan = build(ns)
-    if ns.plan:
-        print_plan(plan)
-        return 0
-    failed = run_plan(plan, jobs=ns.jobs)
-    print(f"{'All stages done' if not failed else f'{failed} stage(s) failed or blocked'}; log: {plan.log_path}")
-    return 1 if failed else 0
+    return run_cli(build(ns), show_plan=ns.plan, jobs=ns.jobs)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,7 @@ from miniature_chain import (  # noqa: E402
     Budget,
     Plan,
     Stage,
-    print_plan,
-    run_plan,
+    run_cli,
     seed_stages,
     stage_steps,
     training_data,
@@ -80,13 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
-    plan = build(ns)
-    if ns.plan:
-        print_plan(plan)
-        return 0
-    failed = run_plan(plan, jobs=ns.jobs)
-    print(f"{'All stages done' if not failed else f'{failed} stage(s) failed or blocked'}; log: {plan.log_path}")
-    return 1 if failed else 0
+    return run_cli(build(ns), show_plan=ns.plan, jobs=ns.jobs)
 
 
 if __name__ == "__main__":

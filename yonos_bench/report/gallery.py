@@ -74,17 +74,11 @@ def parse_model_spec(text: str) -> tuple[str, int | None]:
 
 def choose_protocol(runs: list[LoadedResult], protocol: str | None) -> tuple[str, int | str]:
     """(name, version) of the protocol to draw: the only one, or the one asked for (latest version)."""
-    names = sorted({r.data["protocol"]["name"] for r in runs})
-    if not names:
+    from yonos_bench.report.plot import protocol_name
+
+    if not runs:
         raise YonosError("No run results here. Run e.g. `yonos-bench run sample -m bicubic` first.")
-    if protocol is None:
-        if len(names) > 1:
-            raise YonosError(
-                f"Results cover several protocols ({', '.join(names)}); choose one with --protocol."
-            )
-        protocol = names[0]
-    elif protocol not in names:
-        raise did_you_mean("protocol (no results for it)", protocol, names)
+    protocol = protocol_name(runs, protocol)
     versions = sorted(
         {r.data["protocol"]["version"] for r in runs if r.data["protocol"]["name"] == protocol}, key=str
     )

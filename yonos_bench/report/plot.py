@@ -44,6 +44,21 @@ class PlotOutput:
     warnings: list[str] = field(default_factory=list)  # result files left out (--skip-bad)
 
 
+def protocol_name(runs: list[LoadedResult], protocol: str | None) -> str:
+    """The protocol to draw: the only one the results cover, or the one asked for
+    (did-you-mean over those with results)."""
+    names = sorted({r.data["protocol"]["name"] for r in runs})
+    if protocol is None:
+        if len(names) > 1:
+            raise YonosError(
+                f"Results cover several protocols ({', '.join(names)}); choose one with --protocol."
+            )
+        return names[0]
+    if protocol not in names:
+        raise did_you_mean("protocol (no results for it)", protocol, names)
+    return protocol
+
+
 def collect_series(
     results: list[LoadedResult], metric: str, protocol: str | None, x: str, models: Sequence[str] = ()
 ) -> tuple[str, list[Series], bool]:
@@ -53,15 +68,7 @@ def collect_series(
     runs = [r for r in results if r.kind == "run"]
     if not runs:
         raise YonosError("No run results to plot. Run `yonos-bench run` or `yonos-bench sweep-steps` first.")
-    names = sorted({r.data["protocol"]["name"] for r in runs})
-    if protocol is None:
-        if len(names) > 1:
-            raise YonosError(
-                f"Results cover several protocols ({', '.join(names)}); choose one with --protocol."
-            )
-        protocol = names[0]
-    elif protocol not in names:
-        raise did_you_mean("protocol (no results for it)", protocol, names)
+    protocol = protocol_name(runs, protocol)
     runs = [r for r in runs if r.data["protocol"]["name"] == protocol]
     if models:
         have = sorted({r.model for r in runs})

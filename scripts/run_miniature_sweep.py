@@ -4,11 +4,13 @@ For every training seed (default 0 1 2) and scale (×4, and ×8 unless ``--no-x8
 trains, with one autoencoder (``--vae``, e.g. ``runs/small-models/autoencoder``):
 
 * T₂ the ×2 teacher (S_T steps; snapshot at 0.8·S_T for the plateau check);
-* (a) ``direct-xN``   eq. 2 from random init, S steps, and ``direct-xN-long`` extended to the
-  whole chain's budget;
+* (a) ``direct-xN``   eq. 2 from random init, S steps (``--long``: also ``direct-xN-long``,
+  extended to the whole chain's budget — dropped by the 2026-12-02 amendment);
 * (b) ``distill-xN``  eq. 3 from the frozen ×N/2 model (×8: the distilled ×4 model);
 * (c) ``control-xN``  eq. 2 initialised from that same ×N/2 model;
-* decoder fine-tuning of (b) and (a, long) for Table 3.
+* decoder fine-tuning of (b) and (a) for Table 3.
+
+All seeds' ×4 stages run before any ×8 stage.
 
 All ×N arms of a seed share one data stream (``stream_salt`` 100+N; the teacher 2): same
 crops, noise and timesteps. Resumable (rerun the same command), runs ``--jobs`` stages at
@@ -25,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from miniature_chain import Budget, Plan, run_cli, seed_stages, training_data  # noqa: E402
+from miniature_chain import Budget, Plan, run_cli, scale_major, seed_stages, training_data  # noqa: E402
 from train_small_models import DECODER_STEPS, STAGE_STEPS, TEACHER_STEPS  # noqa: E402
 
 
@@ -39,8 +41,8 @@ def build(ns: argparse.Namespace) -> Plan:
     stages = []
     for seed in ns.seeds:
         stages += seed_stages(seed, vae=str(vae), data=data, budget=budget, preset=ns.preset, x8=not ns.no_x8,
-                              control=True, decoders=not ns.no_decoders, root=root)  # fmt: skip
-    return Plan(root, stages, f"Miniature v2 seed sweep, seeds {ns.seeds}, budget {budget}", ns.threads)
+                              control=True, decoders=not ns.no_decoders, root=root, long=ns.long)  # fmt: skip
+    return Plan(root, scale_major(stages), f"Miniature v2 seed sweep, seeds {ns.seeds}, budget {budget}", ns.threads)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--procedural", type=int, default=256)
     ap.add_argument("--preset", default="small")
     ap.add_argument("--no-x8", action="store_true", help="×4 only")
+    ap.add_argument("--long", action="store_true",
+                    help="also extend the direct arm to the whole chain's budget (dropped 2026-12-02)")
     ap.add_argument("--no-decoders", action="store_true", help="skip decoder fine-tuning (Table 3)")
     ap.add_argument("--steps-factor", type=float, default=1.0, help="multiply every step count (S and S_T together)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per stage")

@@ -88,27 +88,39 @@ def test_sweep_plan_matches_the_preregistration(tmp_path, capsys):
         for n in (4, 8):
             arms = [by[f"{a}-x{n}-s{seed}"] for a in ("direct", "distill", "control")]
             # Equal optimizer steps, one shared data stream per scale and seed (common random numbers).
-            assert {_set(a, "steps") for a in arms} == {"1500"}
+            assert {_set(a, "steps") for a in arms} == {"375"}  # 1500 x 0.25 (amendment 2026-12-02)
             assert {_set(a, "stream_salt") for a in arms} == {str(100 + n)}
             assert {_set(a, "seed") for a in arms} == {str(seed)}
             assert not any(a.startswith(("lr=", "ema_decay=")) for arm in arms for a in arm.args)  # the recipe's
         assert _set(by[f"teacher-x2-p80-s{seed}"], "stream_salt") == "2"
-        assert _set(by[f"teacher-x2-s{seed}"], "steps") == "3000"
-        assert _set(by[f"teacher-x2-p80-s{seed}"], "steps") == "2400"
-        # Direct arm also at the whole chain's budget: S_T + S at x4, S_T + 2S at x8.
-        assert _set(by[f"direct-x4-long-s{seed}"], "steps") == "4500"
-        assert _set(by[f"direct-x8-long-s{seed}"], "steps") == "6000"
+        assert _set(by[f"teacher-x2-s{seed}"], "steps") == "750"
+        assert _set(by[f"teacher-x2-p80-s{seed}"], "steps") == "600"
+        # Table 3's decoders: (b) and (a) at S (the long direct arm was dropped 2026-12-02).
+        assert str(plan.root / f"direct-x{n}-s{seed}" / "pipeline") in by[f"decoder-direct-x{n}-s{seed}"].args
         # x2 -> x4 -> x8: the distilled x4 model teaches x8 and initialises its control.
         x4 = str(plan.root / f"distill-x4-s{seed}" / "pipeline")
         assert x4 in by[f"distill-x8-s{seed}"].args and x4 in by[f"control-x8-s{seed}"].args
         t2 = str(plan.root / f"teacher-x2-s{seed}" / "pipeline")
         assert t2 in by[f"distill-x4-s{seed}"].args and t2 in by[f"control-x4-s{seed}"].args
-    assert len(plan.stages) == 3 * 14  # 2 teacher + 2 scales x (direct, long, distill, control, 2 decoders)
+    assert len(plan.stages) == 3 * 12  # 2 teacher + 2 scales x (direct, distill, control, 2 decoders)
+    assert not any("long" in s.name for s in plan.stages)
+    # Every seed's x2/x4 stages come before any x8 stage: a cut-off sweep loses x8 first.
+    scales = [miniature_chain.stage_scale(s) for s in plan.stages]
+    assert scales.index(8) == len(scales) - scales[::-1].count(8) and scales.count(8) == 3 * 5
     assert "[todo] teacher-x2-p80-s0" in capsys.readouterr().out
 
 
+def test_long_direct_arm_is_the_whole_chain_budget(tmp_path):
+    plan = _sweep_plan(tmp_path, "--long", "--steps-factor", "4")  # x4 undoes the amendment's x0.25
+    by = {s.name: s for s in plan.stages}
+    # Direct arm also at the whole chain's budget: S_T + S at x4, S_T + 2S at x8.
+    assert _set(by["direct-x4-long-s0"], "steps") == "4500" and _set(by["direct-x8-long-s0"], "steps") == "6000"
+    assert by["direct-x4-long-s0"].extends == "direct-x4-s0"
+    assert str(plan.root / "direct-x4-long-s0" / "pipeline") in by["decoder-direct-x4-long-s0"].args
+
+
 def test_steps_factor_scales_teacher_and_stage_budgets_together(tmp_path):
-    plan = _sweep_plan(tmp_path, "--steps-factor", "0.5", "--seeds", "0", "--no-x8")
+    plan = _sweep_plan(tmp_path, "--steps-factor", "2", "--seeds", "0", "--no-x8", "--long")
     by = {s.name: s for s in plan.stages}
     assert _set(by["teacher-x2-s0"], "steps") == "1500" and _set(by["distill-x4-s0"], "steps") == "750"
     assert _set(by["direct-x4-long-s0"], "steps") == "2250"
@@ -142,7 +154,7 @@ def test_chain_and_sweep_run_end_to_end_skip_done_stages_and_resume(tmp_path):
         write_png(data / f"{i}.png", dead_leaves(96, np.random.default_rng(i)))
     runs = tmp_path / "chain"
     chain = [sys.executable, str(SCRIPTS / "train_small_models.py"), "--runs", str(runs), "--data", str(data),
-             "--preset", "tiny", "--steps-factor", "0.001", "--jobs", "2"]  # fmt: skip
+             "--preset", "tiny", "--steps-factor", "0.004", "--jobs", "2", "--long"]  # fmt: skip
     first = subprocess.run(chain, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     log = json.loads((runs / "LOG.json").read_text())
@@ -173,10 +185,10 @@ def test_chain_and_sweep_run_end_to_end_skip_done_stages_and_resume(tmp_path):
 
     sweep = subprocess.run([sys.executable, str(SCRIPTS / "run_miniature_sweep.py"), str(tmp_path / "sweep"),
                             "--vae", str(runs / "autoencoder"), "--data", str(data), "--preset", "tiny",
-                            "--seeds", "1", "--no-x8", "--no-decoders", "--steps-factor", "0.001"],
+                            "--seeds", "1", "--no-x8", "--no-decoders", "--steps-factor", "0.004"],
                            capture_output=True, text=True, timeout=900)  # fmt: skip
     assert sweep.returncode == 0, sweep.stdout[-3000:] + sweep.stderr[-3000:]
     slog = json.loads((tmp_path / "sweep" / "LOG.json").read_text())
     assert {r["status"] for r in slog["stages"].values()} == {"done"}
-    assert set(slog["stages"]) == {"teacher-x2-p80-s1", "teacher-x2-s1", "direct-x4-s1", "direct-x4-long-s1",
-                                   "distill-x4-s1", "control-x4-s1"}  # fmt: skip
+    assert set(slog["stages"]) == {"teacher-x2-p80-s1", "teacher-x2-s1", "direct-x4-s1", "distill-x4-s1",
+                                   "control-x4-s1"}  # fmt: skip

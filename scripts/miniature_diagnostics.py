@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 FORMAT = 1
+# yonos_train.diagnostics' DIAGNOSTIC_TIMES, NOISE_DRAWS, BATCH, written out so that --help and
+# argument errors need no torch import (tests/train/test_diagnostics.py checks they agree).
+DEFAULT_TIMES = (1.0, 0.75, 0.5, 0.25, 0.1)
+DEFAULT_DRAWS = 8
+DEFAULT_BATCH = 16
 
 
 def parse_mapping(items: list[str], option: str) -> dict[str, str]:
@@ -65,7 +71,9 @@ def unet_sha256(path: str) -> str:
     from yonos_bench.core.errors import DataMissingError
     from yonos_bench.core.imageio import sha256_file
 
-    files = sorted(p for p in (pipeline_folder(path) / "unet").glob("*") if p.suffix in (".safetensors", ".bin"))
+    files = sorted(
+        p for p in (pipeline_folder(path) / "unet").glob("*") if p.suffix in (".safetensors", ".bin")
+    )
     if len(files) != 1:
         raise DataMissingError(f"{path}: expected one UNet weights file under unet/, found {len(files)}")
     return sha256_file(files[0])
@@ -81,7 +89,9 @@ def load_pairs(protocol: str, data_root: str | None, prepared_root: str | None, 
     prepared = load_prepared(protocol, data_root, prepared_root=prepared_root)
     pairs = prepared.pairs[:limit] if limit else prepared.pairs
     if not pairs or any(p.hr_path is None for p in pairs):
-        raise SpecError(f"--protocol {protocol}: the diagnostics need HR images (an LR-only or empty protocol)")
+        raise SpecError(
+            f"--protocol {protocol}: the diagnostics need HR images (an LR-only or empty protocol)"
+        )
     hr = torch.stack([to_tensor(read_rgb8(p.hr_path)) for p in pairs])
     lr = torch.stack([to_tensor(read_rgb8(p.lr_path)) for p in pairs])
     return prepared, pairs, hr, lr
@@ -92,7 +102,8 @@ def summary(values, sources: list[str]) -> dict:
 
     vals = [float(v) for v in values]
     ci = bootstrap_ci(vals, clusters=sources, seed=0)
-    return {"mean": ci.mean, "ci95": [ci.ci_low, ci.ci_high], "n_clusters": ci.n_clusters, "per_pair": vals}
+    interval = [ci.ci_low, ci.ci_high] if math.isfinite(ci.ci_low) else None  # < 2 photos: no interval
+    return {"mean": ci.mean, "ci95": interval, "n_clusters": ci.n_clusters, "per_pair": vals}
 
 
 def psnr_y_scorer(hr):
@@ -110,9 +121,23 @@ def psnr_y_scorer(hr):
     return score
 
 
-def evaluate_model(name, path, teacher_path, hr, lr, scale, sources, ns, log) -> dict:
+def encoders_equal(vae_a, vae_b) -> bool:
+    """Whether two VAEs encode identically (same encoder weights, quant_conv and scaling):
+    then the student's z_h and z_t are exactly those its distillation targets were made on."""
     import torch
 
+    def state(vae):
+        quant = getattr(vae, "quant_conv", None)
+        quant_state = quant.state_dict() if quant is not None else {}
+        return {**vae.encoder.state_dict(), **{f"quant_conv.{k}": v for k, v in quant_state.items()}}
+
+    a, b = state(vae_a), state(vae_b)
+    same = a.keys() == b.keys() and all(a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a)
+    cfg = ("scaling_factor", "shift_factor")
+    return same and all(getattr(vae_a.config, c, None) == getattr(vae_b.config, c, None) for c in cfg)
+
+
+def evaluate_model(name, path, teacher_path, hr, lr, scale, sources, ns, log) -> dict:
     from yonos_bench.core.errors import SpecError
     from yonos_train.diagnostics import half_scale_lr, noise_sensitivity, v_mse_per_t
     from yonos_train.stages.common import load_yonos_pipeline
@@ -135,10 +160,7 @@ def evaluate_model(name, path, teacher_path, hr, lr, scale, sources, ns, log) ->
                 f"--teacher {name}={teacher_path} is a ×{teacher.scale_factor} pipeline; a ×{scale} student's "
                 f"teacher is ×{scale // 2}"
             )
-        same_encoder = all(
-            torch.equal(a, b)
-            for a, b in zip(pipe.vae.encoder.state_dict().values(), teacher.vae.encoder.state_dict().values())
-        ) and pipe.vae.config.scaling_factor == teacher.vae.config.scaling_factor
+        same_encoder = encoders_equal(pipe.vae, teacher.vae)
         teacher_lr = half_scale_lr(hr, scale // 2)
         kw.update(teacher=teacher, teacher_lr=teacher_lr, teacher_scale=scale // 2)
     log(f"{name}: per-t v-MSE on {hr.shape[0]} pairs ...")
@@ -163,7 +185,9 @@ def evaluate_model(name, path, teacher_path, hr, lr, scale, sources, ns, log) ->
     return entry
 
 
-def reusable(previous: dict | None, config: dict, name: str, path: str, teacher_path: str | None) -> dict | None:
+def reusable(
+    previous: dict | None, config: dict, name: str, path: str, teacher_path: str | None
+) -> dict | None:
     """The previous entry of ``name`` if computed with this config, UNet and teacher."""
     if not previous or previous.get("config") != config:
         return None
@@ -178,13 +202,23 @@ def reusable(previous: dict | None, config: dict, name: str, path: str, teacher_
     return entry
 
 
-def run(ns: argparse.Namespace, log) -> dict:
-    import torch
+def check_folders(models: dict[str, str], teachers: dict[str, str]) -> None:
+    """Every folder checked before any compute (and before the heavy imports)."""
+    from yonos_bench.core.errors import DataMissingError
 
-    from yonos_bench.core.atomic import write_json_atomic
-    from yonos_bench.core.errors import DataMissingError, SpecError
-    from yonos_train.diagnostics import eps_seeds
-    from yonos_train.stages.common import is_yonos_pipeline, load_yonos_pipeline
+    for option, mapping in (("--model", models), ("--teacher", teachers)):
+        for name, path in mapping.items():
+            if not Path(path).is_dir():
+                raise DataMissingError(f"{option} {name}={path}: no such folder.")
+            from yonos_train.stages.common import is_yonos_pipeline, load_yonos_pipeline
+
+            if not is_yonos_pipeline(path):
+                load_yonos_pipeline(path, f"{option} {name}")  # raises its clear error
+                raise DataMissingError(f"{option} {name}={path}: not a YonosSRPipeline folder")
+
+
+def run(ns: argparse.Namespace, log) -> dict:
+    from yonos_bench.core.errors import SpecError
 
     models = parse_mapping(ns.model, "--model")
     teachers = parse_mapping(ns.teacher, "--teacher")
@@ -197,11 +231,13 @@ def run(ns: argparse.Namespace, log) -> dict:
     unknown = sorted(set(teachers) - set(models))
     if unknown:
         raise SpecError(f"--teacher {unknown[0]}: no --model of that name (teachers are given per model)")
-    for option, mapping in (("--model", models), ("--teacher", teachers)):
-        for name, path in mapping.items():  # every folder checked before any compute
-            if not is_yonos_pipeline(path):
-                load_yonos_pipeline(path, f"{option} {name}")  # raises the clear error
-                raise DataMissingError(f"{option} {name}={path}: not a YonosSRPipeline folder")
+    check_folders(models, teachers)
+
+    import torch
+
+    from yonos_bench.core.atomic import write_json_atomic
+    from yonos_train.diagnostics import eps_seeds
+
     if ns.threads:
         torch.set_num_threads(ns.threads)
     prepared, pairs, hr, lr = load_pairs(ns.protocol, ns.data_root, ns.prepared_root, ns.limit)
@@ -218,7 +254,12 @@ def run(ns: argparse.Namespace, log) -> dict:
     }  # fmt: skip
     config["eps_seed_of_pair_0"] = eps_seeds(ns.seed, [0])[0]  # a change of the seeding rule shows
     out = Path(ns.out)
-    previous = json.loads(out.read_text()) if out.is_file() else None
+    previous = None
+    if out.is_file():
+        try:
+            previous = json.loads(out.read_text())
+        except ValueError:
+            log(f"{out}: not readable JSON; recomputing every model.")
     result = {
         "format": FORMAT, "tool": "scripts/miniature_diagnostics.py", "config": config,
         "pairs": [{"id": p.id, "source": p.source} for p in pairs], "models": {},
@@ -236,18 +277,20 @@ def run(ns: argparse.Namespace, log) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from yonos_train.diagnostics import BATCH, DIAGNOSTIC_TIMES, NOISE_DRAWS
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--protocol", default="sample", help="prepared protocol (sample, sample-x8, sample-x2, ...)")
-    ap.add_argument("--model", action="append", default=[], metavar="NAME=PATH", help="a pipeline to evaluate")
+    ap.add_argument(
+        "--protocol", default="sample", help="prepared protocol (sample, sample-x8, sample-x2, ...)"
+    )
+    ap.add_argument(
+        "--model", action="append", default=[], metavar="NAME=PATH", help="a pipeline to evaluate"
+    )
     ap.add_argument("--teacher", action="append", default=[], metavar="NAME=PATH",
                     help="the x N/2 teacher model NAME was distilled from: its target error")  # fmt: skip
     ap.add_argument("--out", required=True, help="output JSON")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--times", type=float, nargs="+", default=list(DIAGNOSTIC_TIMES))
-    ap.add_argument("--draws", type=int, default=NOISE_DRAWS)
-    ap.add_argument("--batch", type=int, default=BATCH)
+    ap.add_argument("--times", type=float, nargs="+", default=list(DEFAULT_TIMES))
+    ap.add_argument("--draws", type=int, default=DEFAULT_DRAWS)
+    ap.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     ap.add_argument("--limit", type=int, default=None, help="only the first N pairs (smoke runs)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--data-root", default=None)
@@ -269,11 +312,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: {e}", file=sys.stderr)
         return 1
     for name, entry in result["models"].items():
-        mse = ", ".join(f"t={t} {v['mean']:.4g}" for t, v in entry["v_mse"].items())
+        mse = ", ".join(f"t={t:g} {entry['v_mse'][f'{t:g}']['mean']:.4g}" for t in ns.times)
         sens = entry["noise_sensitivity"]
         line = f"{name}: v-MSE {mse}; pixel std {sens['pixel_std']['mean']:.4g}, PSNR-Y std {sens['psnr_y_std']['mean']:.3g} dB"
         if "teacher" in entry:
-            tgt = ", ".join(f"t={t} {v['mean']:.4g}" for t, v in entry["teacher"]["target_v_mse"].items())
+            target = entry["teacher"]["target_v_mse"]
+            tgt = ", ".join(f"t={t:g} {target[f'{t:g}']['mean']:.4g}" for t in ns.times)
             line += f"; teacher target v-MSE {tgt}"
         print(line)
     print(f"Wrote {ns.out}")

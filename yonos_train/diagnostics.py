@@ -79,7 +79,9 @@ def _device(pipe) -> torch.device:
 
 def _check_pairs(what: str, hr: torch.Tensor, lr: torch.Tensor, scale: int, factor: int) -> None:
     if hr.ndim != 4 or hr.shape[1] != 3 or lr.ndim != 4 or lr.shape[1] != 3:
-        raise SpecError(f"{what}: expected HR and LR of shape (N, 3, H, W), got {tuple(hr.shape)} and {tuple(lr.shape)}")
+        raise SpecError(
+            f"{what}: expected HR and LR of shape (N, 3, H, W), got {tuple(hr.shape)} and {tuple(lr.shape)}"
+        )
     if hr.shape[0] != lr.shape[0] or hr.shape[0] == 0:
         raise SpecError(f"{what}: {hr.shape[0]} HR images but {lr.shape[0]} LR images (need the same, ≥ 1)")
     if tuple(hr.shape[-2:]) != (lr.shape[-2] * scale, lr.shape[-1] * scale):
@@ -87,7 +89,9 @@ def _check_pairs(what: str, hr: torch.Tensor, lr: torch.Tensor, scale: int, fact
             f"{what}: LR {tuple(lr.shape[-2:])} ×{scale} is not the HR size {tuple(hr.shape[-2:])}"
         )
     if hr.shape[-2] % factor or hr.shape[-1] % factor:
-        raise SpecError(f"{what}: HR size {tuple(hr.shape[-2:])} is not a multiple of the VAE factor {factor}")
+        raise SpecError(
+            f"{what}: HR size {tuple(hr.shape[-2:])} is not a multiple of the VAE factor {factor}"
+        )
 
 
 def _check_indices(pair_indices: Sequence[int], n: int) -> list[int]:
@@ -142,7 +146,9 @@ def v_mse_per_t(
         eps = randn_per_sample((latent_c, *z_h.shape[-2:]), eps_seeds(seed, idx[sl]), device)
         context = pipe.null_embedding(hr_b.shape[0])
         if teacher is not None:
-            (z_l_teacher,) = encode_images(teacher.vae, [(teacher_lr[sl].to(_device(teacher)), teacher_scale)])
+            (z_l_teacher,) = encode_images(
+                teacher.vae, [(teacher_lr[sl].to(_device(teacher)), teacher_scale)]
+            )
             context_teacher = teacher.null_embedding(hr_b.shape[0])
         for j, t in enumerate(times):
             t_vec = torch.full((hr_b.shape[0],), float(t), dtype=torch.float64, device=device)
@@ -152,7 +158,11 @@ def v_mse_per_t(
             out["model"][j, sl] = _per_pair_mse(v_hat, v)
             if teacher is not None:
                 v_teacher = unet_velocity(
-                    teacher.unet, z_t.to(_device(teacher)), z_l_teacher, t_vec.to(_device(teacher)), context_teacher
+                    teacher.unet,
+                    z_t.to(_device(teacher)),
+                    z_l_teacher,
+                    t_vec.to(_device(teacher)),
+                    context_teacher,
                 ).float()
                 out["teacher_target"][j, sl] = _per_pair_mse(v_teacher.to(device), v)
     return out
@@ -220,7 +230,9 @@ def noise_sensitivity(
             for j in range(stack.shape[1]):
                 values = torch.as_tensor(score(stack[:, j], start + j), dtype=torch.float64).reshape(-1)
                 if values.numel() != draws:
-                    raise SpecError(f"score: expected {draws} values for pair {start + j}, got {values.numel()}")
+                    raise SpecError(
+                        f"score: expected {draws} values for pair {start + j}, got {values.numel()}"
+                    )
                 out["score_std"][start + j] = values.std(correction=1)
                 out["score_mean"][start + j] = values.mean()
     return out

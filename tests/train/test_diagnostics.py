@@ -184,6 +184,19 @@ def test_script_defaults_are_the_library_constants():
     assert (mod.DEFAULT_DRAWS, mod.DEFAULT_BATCH) == (diagnostics.NOISE_DRAWS, diagnostics.BATCH)
 
 
+def test_encoder_identity_check(tiny4):
+    import copy
+
+    mod = script_module()
+    twin = copy.deepcopy(tiny4.vae)
+    assert mod.encoders_equal(tiny4.vae, twin)
+    twin.decoder.conv_out.bias.data += 1  # a fine-tuned decoder keeps the encoder
+    assert mod.encoders_equal(tiny4.vae, twin)
+    twin.encoder.conv_in.bias.data[0] += 1e-3
+    assert not mod.encoders_equal(tiny4.vae, twin)
+    assert not mod.encoders_equal(tiny4.vae, build_pipeline("tiny", 4, seed=1).vae)
+
+
 def test_script_on_four_pairs_of_sample_with_a_teacher_and_resume(tmp_path, capsys):
     build_pipeline("tiny", 4, seed=0).save_pretrained(str(tmp_path / "x4"))
     build_pipeline("tiny", 2, seed=1).save_pretrained(str(tmp_path / "x2" / "pipeline"))  # a run folder

@@ -172,6 +172,7 @@ def evaluate_model(name, path, teacher_path, hr, lr, scale, sources, ns, log) ->
             "lineage": teacher.config.lineage, "same_encoder_as_model": bool(same_encoder),
             "target_v_mse": {f"{t:g}": summary(mse["teacher_target"][j], sources) for j, t in enumerate(ns.times)},
         }  # fmt: skip
+    mse_done = time.perf_counter()
     log(f"{name}: 1-step noise sensitivity ({ns.draws} draws per pair) ...")
     sens = noise_sensitivity(pipe, lr, scale, pair_indices=indices, seed=ns.seed, draws=ns.draws,
                              batch_size=ns.batch, score=psnr_y_scorer(hr))  # fmt: skip
@@ -182,6 +183,7 @@ def evaluate_model(name, path, teacher_path, hr, lr, scale, sources, ns, log) ->
         "psnr_y_mean": summary(sens["score_mean"], sources),
     }
     entry["seconds"] = round(time.perf_counter() - started, 2)
+    entry["seconds_v_mse"] = round(mse_done - started, 2)  # loading + v-MSE (+ teacher target)
     return entry
 
 

@@ -79,7 +79,9 @@ def unet_sha256(path: str) -> str:
     return sha256_file(files[0])
 
 
-def load_pairs(protocol: str, data_root: str | None, prepared_root: str | None, limit: int | None):
+def load_pairs(
+    protocol: str, data_root: str | None, prepared_root: str | None, limit: int | None, per_photo: int | None = None
+):
     import torch
 
     from yonos_bench.core.errors import SpecError
@@ -88,6 +90,14 @@ def load_pairs(protocol: str, data_root: str | None, prepared_root: str | None, 
 
     prepared = load_prepared(protocol, data_root, prepared_root=prepared_root)
     pairs = prepared.pairs[:limit] if limit else prepared.pairs
+    if per_photo:  # the first K pairs of every source photo (a stratified subset, not a smoke run)
+        seen: dict[str, int] = {}
+        kept = []
+        for p in pairs:
+            seen[p.source] = seen.get(p.source, 0) + 1
+            if seen[p.source] <= per_photo:
+                kept.append(p)
+        pairs = kept
     if not pairs or any(p.hr_path is None for p in pairs):
         raise SpecError(
             f"--protocol {protocol}: the diagnostics need HR images (an LR-only or empty protocol)"
@@ -173,6 +183,9 @@ def evaluate_model(name, path, teacher_path, hr, lr, scale, sources, ns, log) ->
             "target_v_mse": {f"{t:g}": summary(mse["teacher_target"][j], sources) for j, t in enumerate(ns.times)},
         }  # fmt: skip
     mse_done = time.perf_counter()
+    if ns.no_noise:
+        entry["seconds"] = entry["seconds_v_mse"] = round(mse_done - started, 2)
+        return entry
     log(f"{name}: 1-step noise sensitivity ({ns.draws} draws per pair) ...")
     sens = noise_sensitivity(pipe, lr, scale, pair_indices=indices, seed=ns.seed, draws=ns.draws,
                              batch_size=ns.batch, score=psnr_y_scorer(hr))  # fmt: skip
@@ -242,13 +255,14 @@ def run(ns: argparse.Namespace, log) -> dict:
 
     if ns.threads:
         torch.set_num_threads(ns.threads)
-    prepared, pairs, hr, lr = load_pairs(ns.protocol, ns.data_root, ns.prepared_root, ns.limit)
+    prepared, pairs, hr, lr = load_pairs(ns.protocol, ns.data_root, ns.prepared_root, ns.limit, ns.per_photo)
     scale = int(prepared.spec.scale)
     sources = [p.source for p in pairs]
     config = {
         "protocol": prepared.spec.name, "version": prepared.spec.version, "digest": prepared.digest,
         "scale": scale, "n_pairs": len(pairs), "seed": ns.seed, "times": list(ns.times),
-        "unet_timesteps": [999 * t for t in ns.times], "draws": ns.draws,
+        "unet_timesteps": [999 * t for t in ns.times], "draws": None if ns.no_noise else ns.draws,
+        "per_photo": ns.per_photo,
         "eps": "one generator per pair: seed yonos_train.diagnostics.eps_seeds(seed, [pair index])",
         "teacher_lr": "MATLAB-bicubic xN/2 of the HR crop, 8-bit levels (yonos_train.diagnostics.half_scale_lr)",
         "psnr_y": "psnr-y (pyiqa, BT.601 Y, no crop) of the 1-step outputs quantised to 8 bits",
@@ -294,6 +308,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--draws", type=int, default=DEFAULT_DRAWS)
     ap.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     ap.add_argument("--limit", type=int, default=None, help="only the first N pairs (smoke runs)")
+    ap.add_argument("--per-photo", type=int, default=None, help="only the first K pairs of every source photo")
+    ap.add_argument("--no-noise", action="store_true", help="skip the 1-step noise sensitivity (v-MSE only)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--prepared-root", default=None)

@@ -40,9 +40,11 @@ demo: $(STAMP) offline-assets
 tiny-models: $(STAMP)
 	$(BIN)/python scripts/train_tiny_models.py --force
 
-# Miniature v2 chain (docs/MINIATURE.md); resumable: rerun to continue. Ships nothing yet.
+# Miniature v2 chain, seed 0 (docs/MINIATURE.md), then ship the x4 models into
+# yonos_bench/assets/small/ (TRAINING_LOG.json: commands, times, sha256s); resumable.
+# The seed sweep: python scripts/run_miniature_sweep.py ROOT --vae ROOT/../autoencoder
 small-models: $(STAMP)
-	$(BIN)/python scripts/train_small_models.py --x8
+	$(BIN)/python scripts/train_small_models.py --ship
 
 # The CI regression gate's baseline (tests/gate/test_gate.py re-runs exactly these cells):
 # the tiny models on the first 16 pairs of `sample`, PSNR-Y and SSIM-Y, tight tolerances.

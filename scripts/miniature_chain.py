@@ -324,6 +324,38 @@ def print_plan(plan: Plan) -> None:
         print(f"[{state}] {s.name}: yonos-bench {' '.join(command_for(s, plan.root))}")
 
 
+def ship_pipelines(runs: Path, assets: Path, mapping: dict[str, str]) -> dict:
+    """Copy ``runs/<run>/pipeline`` to ``assets/<card>/`` in fp16 for each ``card: run`` of
+    ``mapping`` (``from_pretrained`` loads them back as fp32); each folder is written to a
+    temporary name and renamed. Returns {card: {file: {bytes, sha256}}}."""
+    import torch
+    from diffusers.utils import logging as diffusers_logging
+
+    from yonos_bench.core.imageio import sha256_file
+    from yonos_train.pipeline import YonosSRPipeline
+
+    missing = [run for run in mapping.values() if not (runs / run / "pipeline" / "model_index.json").is_file()]
+    if missing:
+        raise SystemExit(f"{runs}: cannot ship, no finished pipeline for {missing} (train them first)")
+    diffusers_logging.set_verbosity_error()  # no "modules kept in float32" notes for a plain cast
+    diffusers_logging.disable_progress_bar()
+    assets.mkdir(parents=True, exist_ok=True)
+    files: dict = {}
+    for card, run in mapping.items():
+        pipe = YonosSRPipeline.from_pretrained(runs / run / "pipeline")
+        target, tmp = assets / card, assets / f".{card}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        pipe.to(torch.float16).save_pretrained(tmp, safe_serialization=True)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+        files[card] = {
+            str(p.relative_to(target)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+            for p in sorted(target.rglob("*"))
+            if p.is_file()
+        }
+    return files
+
+
 def run_cli(plan: Plan, *, show_plan: bool, jobs: int) -> int:
     """Both scripts' command line: ``--plan`` prints the stages, else run them (exit 1 if any failed)."""
     if show_plan:

@@ -17,15 +17,20 @@ Every stage runs as a subprocess (``--threads`` each, ``--jobs`` at a time); ``<
 records the exact commands, wall/CPU times, final losses and the sha256 of every result
 file, and is rewritten after each stage. Rerunning the same command skips finished stages
 and continues an interrupted one from its checkpoint. ``--steps-factor`` scales every step
-count (tests use it; the plan's budget rule scales S and S_T together). Nothing is copied
-into the package: shipping the models is a separate, later decision (docs/MINIATURE.md).
+count (tests use it; the plan's budget rule scales S and S_T together).
 
-    python scripts/train_small_models.py [--runs runs/small-models] [--jobs 2] [--x8] [--plan]
+``--ship`` then copies the four seed-0 ×4 pipelines of the shipping rule (docs/MINIATURE.md)
+into ``yonos_bench/assets/small/<card>/`` in fp16 and writes ``TRAINING_LOG.json`` there (the
+stages' commands, times, sha256s and the shipped files). ``--ship-only`` ships from an
+existing ``--runs`` folder (a finished chain, or the seed sweep's root: same stage names).
+
+    python scripts/train_small_models.py [--runs runs/small-models] [--jobs 2] [--x8] [--plan] [--ship]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -43,11 +48,53 @@ from miniature_chain import (  # noqa: E402
 )
 
 #: Step counts of the shipped chain (S_T, S, decoder, autoencoder); see docs/MINIATURE.md.
-AE_STEPS = 3000  # 1000 steps: 26.69 dB, 1500: 27.44 dB recon PSNR-Y on sample (bicubic x4: 28.52)
+AE_STEPS = 2100  # the shipped autoencoder's (2103, cut for time); 1500 steps: 27.44 dB recon PSNR-Y (bicubic x4: 28.52)
 #: The plan's S_T = 3000, S = 1500, decoder 400, × 0.25 by the budget rule (amendment 2026-12-02).
 TEACHER_STEPS = 750
 STAGE_STEPS = 375
 DECODER_STEPS = 100
+
+
+ASSETS = REPO / "yonos_bench" / "assets" / "small"
+#: The shipping rule (docs/MINIATURE.md): arm (b) seed 0 and its SD-SR twin (a) seed 0, each
+#: with the fine-tuned and the original decoder (×4 only: ×8 would double the 25 MB).
+SHIP = {
+    "yonos-small-x4": "decoder-distill-x4-s0",
+    "yonos-small-x4-orig-decoder": "distill-x4-s0",
+    "sd-sr-small-x4": "decoder-direct-x4-s0",
+    "sd-sr-small-x4-orig-decoder": "direct-x4-s0",
+}
+
+
+def ship(runs: Path, assets: Path) -> int:
+    """Ship :data:`SHIP` from ``runs`` and write ``assets/TRAINING_LOG.json``."""
+    from miniature_chain import ship_pipelines
+
+    from yonos_bench.core.atomic import write_json_atomic
+
+    files = ship_pipelines(runs, assets, SHIP)
+    log_path = runs / "LOG.json"
+    log = json.loads(log_path.read_text()) if log_path.is_file() else {}
+    needed = {"autoencoder"} | set(SHIP.values())
+    for run in list(needed):  # every stage the shipped models descend from
+        for dep in ("teacher-x2-p80-s0", "teacher-x2-s0"):
+            if run.endswith("distill-x4-s0"):
+                needed.add(dep)
+    stages = {k: v for k, v in log.get("stages", {}).items() if k in needed}
+    total = sum(f["bytes"] for card in files.values() for f in card.values())
+    write_json_atomic(assets / "TRAINING_LOG.json", {
+        "what": "yonos-bench small models (Miniature v2, seed 0): autoencoder -> standard x2 -> distill x4; "
+                "standard x4; decoder fine-tuning of both",
+        "reproduce": "make small-models  (python scripts/train_small_models.py --ship)",
+        "from": str(runs), "log_what": log.get("what"), "git": log.get("git"), "machine": log.get("machine"),
+        "threads_per_stage": log.get("threads_per_stage"), "stages": stages,
+        "training_wall_s_sum": round(sum(r.get("wall_s", 0) for r in stages.values()), 1),
+        "training_cpu_s_sum": round(sum(r.get("cpu_s", 0) for r in stages.values()), 1),
+        "shipped": {card: {"from_run": SHIP[card], "files": f} for card, f in files.items()},
+        "shipped_bytes": total, "storage": "weights saved in fp16 (safetensors); from_pretrained loads them as fp32",
+    })  # fmt: skip
+    print(f"shipped {total / 1e6:.2f} MB to {assets}")
+    return 0
 
 
 def build(ns: argparse.Namespace) -> Plan:
@@ -77,12 +124,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per stage")
     ap.add_argument("--jobs", type=int, default=2, help="stages run at the same time")
     ap.add_argument("--plan", action="store_true", help="print the stages (done/todo) and exit")
+    ap.add_argument("--ship", action="store_true", help="after training, ship the x4 models into --assets")
+    ap.add_argument("--ship-only", action="store_true", help="ship from --runs without training")
+    ap.add_argument("--assets", type=Path, default=ASSETS, help="where --ship writes the pipelines")
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     ns = parse_args(argv)
-    return run_cli(build(ns), show_plan=ns.plan, jobs=ns.jobs)
+    if ns.ship_only:
+        return ship(ns.runs.resolve(), ns.assets)
+    rc = run_cli(build(ns), show_plan=ns.plan, jobs=ns.jobs)
+    if rc == 0 and ns.ship and not ns.plan:
+        return ship(ns.runs.resolve(), ns.assets)
+    return rc
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 ASSETS = REPO / "yonos_bench" / "assets" / "tiny"
 
 # Step counts (the only knobs; everything else is the `tiny` recipe of yonos_train/recipes.py).
@@ -113,29 +114,9 @@ def run_stage(name: str, args: list[str], env: dict) -> dict:
 
 def ship(runs: Path, assets: Path) -> dict:
     """Copy each pipeline into ``assets/<card>/`` in fp16; returns {card: {file: {bytes, sha256}}}."""
-    import torch
-    from diffusers.utils import logging as diffusers_logging
+    from miniature_chain import ship_pipelines
 
-    from yonos_bench.core.imageio import sha256_file
-    from yonos_train.pipeline import YonosSRPipeline
-
-    diffusers_logging.set_verbosity_error()  # no "modules kept in float32" notes for a plain cast
-    diffusers_logging.disable_progress_bar()
-    files: dict = {}
-    for card, run in SHIP.items():
-        pipe = YonosSRPipeline.from_pretrained(runs / run / "pipeline")
-        target = assets / card
-        tmp = assets / f".{card}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        pipe.to(torch.float16).save_pretrained(tmp, safe_serialization=True)
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
-        files[card] = {
-            str(p.relative_to(target)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-            for p in sorted(target.rglob("*"))
-            if p.is_file()
-        }
-    return files
+    return ship_pipelines(runs, assets, SHIP)
 
 
 def main() -> None:

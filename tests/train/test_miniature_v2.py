@@ -154,17 +154,25 @@ def test_chain_and_sweep_run_end_to_end_skip_done_stages_and_resume(tmp_path):
         write_png(data / f"{i}.png", dead_leaves(96, np.random.default_rng(i)))
     runs = tmp_path / "chain"
     chain = [sys.executable, str(SCRIPTS / "train_small_models.py"), "--runs", str(runs), "--data", str(data),
-             "--preset", "tiny", "--steps-factor", "0.004", "--jobs", "2", "--long"]  # fmt: skip
+             "--preset", "tiny", "--steps-factor", "0.004", "--jobs", "2", "--ship", "--assets",
+             str(tmp_path / "assets")]  # fmt: skip
     first = subprocess.run(chain, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     log = json.loads((runs / "LOG.json").read_text())
-    names = ["autoencoder", "teacher-x2-p80-s0", "teacher-x2-s0", "direct-x4-s0", "direct-x4-long-s0",
-             "distill-x4-s0", "decoder-distill-x4-s0", "decoder-direct-x4-long-s0"]  # fmt: skip
+    names = ["autoencoder", "teacher-x2-p80-s0", "teacher-x2-s0", "direct-x4-s0", "distill-x4-s0",
+             "decoder-distill-x4-s0", "decoder-direct-x4-s0"]  # fmt: skip
     assert log["stage_order"] == names and set(log["stages"]) == set(names)
     for rec in log["stages"].values():
         assert rec["status"] == "done" and rec["command"].startswith("yonos-bench train ")
         assert rec["wall_s"] > 0 and rec["result_files"]
-    assert log["stages"]["teacher-x2-s0"]["steps"] == 3 and log["stages"]["direct-x4-long-s0"]["steps"] == 5
+    assert log["stages"]["teacher-x2-s0"]["steps"] == 3 and log["stages"]["direct-x4-s0"]["steps"] == 2
+    # --ship: the four x4 cards of the shipping rule, fp16, with their provenance
+    shipped = json.loads((tmp_path / "assets" / "TRAINING_LOG.json").read_text())
+    assert set(shipped["shipped"]) == {"yonos-small-x4", "yonos-small-x4-orig-decoder", "sd-sr-small-x4",
+                                       "sd-sr-small-x4-orig-decoder"}  # fmt: skip
+    assert shipped["shipped"]["yonos-small-x4"]["from_run"] == "decoder-distill-x4-s0"
+    assert set(shipped["stages"]) == set(names)
+    assert (tmp_path / "assets" / "yonos-small-x4" / "model_index.json").is_file()
     assert "Resumed" in (runs / "teacher-x2-s0.log").read_text()  # the extension continued the 2-step run
     for rec in log["stages"].values():
         for rel, meta in rec["result_files"].items():

@@ -3,10 +3,11 @@
 ``evaluate(sr_paths, hr_paths, metric_ids, ...)`` reads each SR/HR pair once through
 :func:`yonos_bench.core.imageio.read_rgb8` (the next batch is decoded in threads while the
 current one is scored), groups the batch by image size, runs every per-image backend on
-the same tensors, and extracts clean-mode Inception features for FID/KID and Laplacian-pyramid patch descriptors for SWD (:mod:`.swd`). Values,
-features and descriptors go into torchmetrics states keyed by pair index (:mod:`.accumulate`), so a
-sharded run (``shard=(rank, world)``, synchronised by torchmetrics under
-``torch.distributed``) returns exactly what a single process returns.
+the same tensors, extracts clean-mode Inception features for FID/KID and Laplacian-pyramid
+patch descriptors for SWD (:mod:`.swd`). Values, features and descriptors go into
+torchmetrics states keyed by pair index (:mod:`.accumulate`), so a sharded run
+(``shard=(rank, world)``, synchronised by torchmetrics under ``torch.distributed``) returns
+exactly what a single process returns.
 
 A metric whose weights are missing (or fail verification) is recorded in ``unavailable``
 with the file names and the others still run; ``strict=True`` raises instead.
@@ -174,7 +175,9 @@ class Evaluator:
             cfg = self.swd_configs[mid]
             for state, imgs, what in ((self.sr_patches[mid], sr, "SR"), (self.hr_patches[mid], hr, "HR")):
                 if imgs is None:
-                    raise YonosError(f"{mid} needs the HR images of pairs {self.pair_ids[indices[0]]}...")
+                    raise YonosError(
+                        f"{mid} needs HR images: update() got none for pair {self.pair_ids[indices[0]]}"
+                    )
                 d = image_descriptors(imgs, list(indices), cfg, f"{what} image of pair")
                 state.update(idx, torch.from_numpy(d.reshape(len(imgs), -1)))
 

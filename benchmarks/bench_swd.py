@@ -66,7 +66,9 @@ def main() -> None:
         ev = evaluate(sr_paths, hr_paths, ["swd"], weights_dir=root / "w")
         t3 = time.perf_counter()
     levels = ", ".join(f"{k}: {v:.2f}" for k, v in res.components().items())
-    print(f"swd on {len(sr)} pairs ({sr[0].shape[1]}x{sr[0].shape[0]}), bicubic x4 vs HR, {args.threads} thread(s)")
+    print(
+        f"swd on {len(sr)} pairs ({sr[0].shape[1]}x{sr[0].shape[0]}), bicubic x4 vs HR, {args.threads} thread(s)"
+    )
     print(f"  descriptors (both sets)  {t1 - t0:7.1f} s")
     print(f"  distance (4 levels)      {t2 - t1:7.1f} s")
     print(f"  engine evaluate(swd)     {t3 - t2:7.1f} s  (decoding included)")

@@ -213,8 +213,9 @@ def test_engine_too_small_image_names_file_and_metric(tmp_path):
     assert "swd" in ev.unavailable and "HR" in ev.unavailable["swd"]
 
 
-def test_run_cli_on_sample_dist_with_limit_records_levels_and_rescoring(tmp_path):
-    """`yonos-bench run sample-dist-x4 -m bicubic --metrics swd --limit 6` through CliRunner:
+def test_run_cli_with_limit_records_levels_and_rescoring(tmp_path):
+    """`yonos-bench run sample -m bicubic --metrics swd --limit 6` through CliRunner (`sample`:
+    the same photos and 128² HR crops as `sample-dist-x4`, which takes 5x longer to prepare):
     result.json holds the mean and the four levels, equal to swd() of the cell's own images; a
     second run is served from the cache; a stored swd of another implementation is recomputed."""
     import json
@@ -225,7 +226,7 @@ def test_run_cli_on_sample_dist_with_limit_records_levels_and_rescoring(tmp_path
     from yonos_bench.core.imageio import read_rgb8
 
     runner = CliRunner()
-    cmd = ["run", "sample-dist-x4", "-m", "bicubic", "--metrics", "swd", "--limit", "6", "--device", "cpu",
+    cmd = ["run", "sample", "-m", "bicubic", "--metrics", "swd", "--limit", "6", "--device", "cpu",
            "--data-root", str(tmp_path / "data"), "--results", str(tmp_path / "res"),
            "--weights-dir", str(tmp_path / "w")]  # fmt: skip
     res = runner.invoke(app, cmd)
@@ -238,7 +239,7 @@ def test_run_cli_on_sample_dist_with_limit_records_levels_and_rescoring(tmp_path
     assert m["n"] == 6 and m["lower_better"] and m["preset"]["impl"] == "swd-v1"
     ids = list(data["sr_images"])  # the pairs in protocol order
     sr = [read_rgb8(path.parent / "sr" / f"{i}.png") for i in ids]
-    hr = [read_rgb8(tmp_path / "data" / "prepared" / "sample-dist-x4-v1" / "hr" / f"{i}.png") for i in ids]
+    hr = [read_rgb8(tmp_path / "data" / "prepared" / "sample-v1" / "hr" / f"{i}.png") for i in ids]
     assert m["mean"] == pytest.approx(swd(sr, hr).mean, rel=1e-12)
     again = runner.invoke(app, cmd)
     assert again.exit_code == 0 and "cached" in again.output
@@ -249,10 +250,12 @@ def test_run_cli_on_sample_dist_with_limit_records_levels_and_rescoring(tmp_path
     assert json.loads(path.read_text())["metrics"]["swd"]["preset"]["impl"] == "swd-v1"
 
 
-def test_metric_listed_without_weights():
+def test_metric_listed_without_weights_and_in_the_distribution_protocols():
     from yonos_bench.metrics.presets import get_preset
+    from yonos_bench.protocols.spec import load_protocol
 
     p = get_preset("swd")
     assert p.weights == () and p.kind == "set" and p.backend == "swd"
+    assert all("swd" in load_protocol(name).metrics for name in ("sample-dist-x4", "sample-dist-x8"))
     with pytest.raises(YonosError):
         get_preset("swdd")

@@ -120,21 +120,23 @@ def check_image_size(height: int, width: int, cfg: SWDConfig, what: str) -> None
         )
 
 
-def _blur(x: np.ndarray, taps: Sequence[float]) -> np.ndarray:
+def _blur(x: np.ndarray, taps: Sequence[float], step: int = 1) -> np.ndarray:
     """Separable blur of (B, C, H, W) float64 by the 1-D ``taps`` with mirror boundaries
     (``np.pad(mode='reflect')``: the edge pixel is not repeated): a weighted sum of shifted
-    slices along H, then along W."""
+    slices along H, then along W. ``step=2`` computes only rows/columns 0, 2, 4, ... (the
+    same numbers as blurring everything and subsampling, at a quarter of the work)."""
     pad = len(taps) // 2
     for axis in (2, 3):
         width = [(0, 0)] * 4
         width[axis] = (pad, pad)
         xp = np.pad(x, width, mode="reflect")
         n = x.shape[axis]
-        out = np.zeros_like(x)
+        out = None
         for k, t in enumerate(taps):
             window = [slice(None)] * 4
-            window[axis] = slice(k, k + n)
-            out += t * xp[tuple(window)]
+            window[axis] = slice(k, k + n, step)
+            term = t * xp[tuple(window)]
+            out = term if out is None else out + term
         x = out
     return x
 
@@ -145,7 +147,7 @@ def laplacian_pyramid(images: np.ndarray, levels: int) -> list[np.ndarray]:
     taps = [t / 16.0 for t in BINOMIAL_5]
     gauss = [np.asarray(images, np.float64)]
     for _ in range(levels - 1):
-        gauss.append(_blur(gauss[-1], taps)[:, :, ::2, ::2])
+        gauss.append(_blur(gauss[-1], taps, step=2))
     out = []
     for k in range(levels - 1):
         fine, coarse = gauss[k], gauss[k + 1]
@@ -185,19 +187,16 @@ def image_descriptors(
         check_image_size(img.shape[0], img.shape[1], cfg, f"{what} {indices[k]}")
         groups.setdefault(img.shape, []).append(k)
     p = cfg.patch_size
-    offs = np.arange(p)
     for ks in groups.values():
         batch = np.stack([images[k] for k in ks]).transpose(0, 3, 1, 2).astype(np.float64)
         pyramid = laplacian_pyramid(batch, cfg.levels)
         shapes = [level.shape[2:] for level in pyramid]
         corners = [patch_corners(int(indices[k]), shapes, cfg) for k in ks]
-        b_idx = np.arange(len(ks)).reshape(-1, 1, 1, 1, 1)
-        ch = np.arange(3).reshape(1, 1, 3, 1, 1)
+        b_idx = np.arange(len(ks)).reshape(-1, 1)
         for lv, level in enumerate(pyramid):
             cr = np.stack([c[lv] for c in corners])  # (b, P, 2)
-            rows = cr[:, :, 0].reshape(len(ks), -1, 1, 1, 1) + offs.reshape(1, 1, 1, p, 1)
-            cols = cr[:, :, 1].reshape(len(ks), -1, 1, 1, 1) + offs.reshape(1, 1, 1, 1, p)
-            patches = level[b_idx, ch, rows, cols]  # (b, P, 3, p, p), channel-major
+            windows = np.lib.stride_tricks.sliding_window_view(level, (p, p), axis=(2, 3))
+            patches = windows[b_idx, :, cr[:, :, 0], cr[:, :, 1]]  # (b, P, 3, p, p), channel-major
             out[ks, lv] = patches.reshape(len(ks), cfg.patches_per_level, -1)
     return out
 
@@ -237,9 +236,10 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, dirs: np.ndarray, chunk: in
     flat = np.moveaxis(dirs, 1, 0).reshape(dirs.shape[1], -1)  # (D, R·K)
     total = 0.0
     for j in range(0, flat.shape[1], chunk):
-        pa = np.sort(a @ flat[:, j : j + chunk], axis=0)
-        pb = np.sort(b @ flat[:, j : j + chunk], axis=0)
-        total += float(np.abs(pa - pb).mean(axis=0).sum())
+        d = flat[:, j : j + chunk].T  # (chunk, D): projections as rows, sorted along the row
+        pa = np.sort(d @ a.T, axis=1)
+        pb = np.sort(d @ b.T, axis=1)
+        total += float(np.abs(pa - pb).mean(axis=1).sum())
     return total / flat.shape[1]
 
 

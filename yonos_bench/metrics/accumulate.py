@@ -47,7 +47,8 @@ class IndexedValues(Metric):
         index = dim_zero_cat(self.index)
         values = dim_zero_cat(self.values)
         order = torch.argsort(index, stable=True)
-        index, values = index[order], values[order]
+        if not bool((order == torch.arange(order.numel())).all()):  # in order already: no copy
+            index, values = index[order], values[order]
         if index.numel() > 1 and bool((index[1:] == index[:-1]).any()):
             dup = index[1:][index[1:] == index[:-1]][:5].tolist()
             raise YonosError(f"Pair indices {dup} were scored more than once (overlapping shards).")

@@ -3,10 +3,11 @@
 ``evaluate(sr_paths, hr_paths, metric_ids, ...)`` reads each SR/HR pair once through
 :func:`yonos_bench.core.imageio.read_rgb8` (the next batch is decoded in threads while the
 current one is scored), groups the batch by image size, runs every per-image backend on
-the same tensors, and extracts clean-mode Inception features for FID/KID. Values and
-features go into torchmetrics states keyed by pair index (:mod:`.accumulate`), so a
-sharded run (``shard=(rank, world)``, synchronised by torchmetrics under
-``torch.distributed``) returns exactly what a single process returns.
+the same tensors, extracts clean-mode Inception features for FID/KID and Laplacian-pyramid
+patch descriptors for SWD (:mod:`.swd`). Values, features and descriptors go into
+torchmetrics states keyed by pair index (:mod:`.accumulate`), so a sharded run
+(``shard=(rank, world)``, synchronised by torchmetrics under ``torch.distributed``) returns
+exactly what a single process returns.
 
 A metric whose weights are missing (or fail verification) is recorded in ``unavailable``
 with the file names and the others still run; ``strict=True`` raises instead.
@@ -32,6 +33,7 @@ from yonos_bench.metrics.evaluation import Evaluation, MetricSummary
 from yonos_bench.metrics.fid import FID_RELIABLE_MIN, fid_from_features, kid_from_features
 from yonos_bench.metrics.presets import PSNR_CAP_DB, MetricPreset, get_preset
 from yonos_bench.metrics.stats import bootstrap_ci
+from yonos_bench.metrics.swd import SWD_IMPL, SWDConfig, image_descriptors, swd_from_descriptors
 
 _SSIM_WINDOW = 11
 
@@ -95,8 +97,12 @@ class Evaluator:
                 except Unavailable as e:
                     self._unavailable(mid, str(e), strict, YonosError)
         self.set_ids = [m for m in set_ids if m not in self.unavailable]
+        # Set metrics of Inception features (FID/KID) and of pyramid patches (SWD, no weights).
+        self.inception_ids = [m for m in self.set_ids if self.presets[m].backend == "clean-fid"]
+        self.swd_ids = [m for m in self.set_ids if self.presets[m].backend == "swd"]
+        self.swd_configs = {m: SWDConfig.from_args(self.presets[m].backend_args) for m in self.swd_ids}
         self.extractor, self.extractor_id = None, F.INCEPTION_ID
-        if self.set_ids:
+        if self.inception_ids:
             if feature_extractor is not None:
                 self.extractor = feature_extractor
                 self.extractor_id = getattr(feature_extractor, "extractor_id", "custom")
@@ -107,6 +113,9 @@ class Evaluator:
         self.values = {m: IndexedValues() for m in self.scorers}
         self.sr_feats = IndexedValues()
         self.hr_feats = IndexedValues()
+        # Raw SWD descriptors per pair, flattened (levels · patches · 147 float32), per config.
+        self.sr_patches = {m: IndexedValues() for m in self.swd_ids}
+        self.hr_patches = {m: IndexedValues() for m in self.swd_ids}
 
     def _unavailable(self, mid: str, reason: str, strict: bool, exc) -> None:
         if strict:
@@ -117,7 +126,7 @@ class Evaluator:
         return self.pair_ids
 
     def _load_hr_cache(self) -> np.ndarray | None:
-        if not self.set_ids or self.feature_cache is None:
+        if not self.inception_ids or self.feature_cache is None:
             return None
         path = self.feature_cache.hr_file(self.extractor_id)
         return F.load_features(path, self._hr_ids(), self.extractor_id)
@@ -125,7 +134,8 @@ class Evaluator:
     @property
     def needs_hr_images(self) -> bool:
         fr = any(self.presets[m].kind == "fr" for m in self.scorers)
-        return fr or (bool(self.set_ids) and self.hr_feats_cached is None)
+        inception = bool(self.inception_ids) and self.hr_feats_cached is None
+        return fr or inception or bool(self.swd_ids)
 
     # ------------------------------------------------------------------ update
     def update(
@@ -153,13 +163,23 @@ class Evaluator:
                         f"Metric {mid} failed on pairs {names}: {type(e).__name__}: {e}"
                     ) from None
                 self.values[mid].update(idx, torch.as_tensor(vals).reshape(-1))
-        if self.set_ids:
+        if self.inception_ids:
             idx = torch.tensor(list(indices))
             self.sr_feats.update(idx, torch.from_numpy(F.extract_features(self.extractor, sr, self.device)))
             if self.hr_feats_cached is None and hr is not None:
                 self.hr_feats.update(
                     idx, torch.from_numpy(F.extract_features(self.extractor, hr, self.device))
                 )
+        for mid in self.swd_ids:
+            idx = torch.tensor(list(indices))
+            cfg = self.swd_configs[mid]
+            for state, imgs, what in ((self.sr_patches[mid], sr, "SR"), (self.hr_patches[mid], hr, "HR")):
+                if imgs is None:
+                    raise YonosError(
+                        f"{mid} needs HR images: update() got none for pair {self.pair_ids[indices[0]]}"
+                    )
+                d = image_descriptors(imgs, list(indices), cfg, f"{what} image of pair")
+                state.update(idx, torch.from_numpy(d.reshape(len(imgs), -1)))
 
     def merge(self, other: Evaluator) -> None:
         """Fold another shard's states into this one (what torchmetrics' sync does across
@@ -168,6 +188,9 @@ class Evaluator:
             state.merge_state(other.values[mid])
         self.sr_feats.merge_state(other.sr_feats)
         self.hr_feats.merge_state(other.hr_feats)
+        for mid in self.swd_ids:
+            self.sr_patches[mid].merge_state(other.sr_patches[mid])
+            self.hr_patches[mid].merge_state(other.hr_patches[mid])
 
     # ------------------------------------------------------------------ compute
     def compute(self) -> Evaluation:
@@ -182,11 +205,15 @@ class Evaluator:
             per_image[mid] = v.tolist()
             summary[mid] = self._summarise(mid, v, warnings)
         feature_files: dict[str, str] = {}
-        if self.set_ids:
+        if self.inception_ids:
             summary.update(self._set_metrics(n, warnings, feature_files))
+        for mid in self.swd_ids:
+            summary[mid] = self._swd(mid, n)
         versions = backend_versions()
-        if self.set_ids:  # which Inception file gave the features (it can move FID)
+        if self.inception_ids:  # which Inception file gave the features (it can move FID)
             versions["fid-inception"] = self.extractor_id
+        if self.swd_ids:
+            versions["swd"] = SWD_IMPL
         return Evaluation(
             metric_ids=list(self.presets),
             pair_ids=self.pair_ids,
@@ -248,7 +275,7 @@ class Evaluator:
                 F.save_features(cache.sr_file, sr, self.pair_ids, self.extractor_id)
                 files["sr"] = str(cache.sr_file)
         out = {}
-        for mid in self.set_ids:
+        for mid in self.inception_ids:
             p = self.presets[mid]
             a = p.args_dict()
             if p.backend_args.get("num_subsets") is not None:
@@ -264,6 +291,21 @@ class Evaluator:
             out[mid] = MetricSummary(val, float("nan"), float("nan"), n, p.kind, p.lower_better, note=note)
         return out
 
+    def _swd(self, mid: str, n: int) -> MetricSummary:
+        """SWD (×10³, mean over pyramid levels) of the SR set vs the HR set; per level in
+        ``components``."""
+        cfg, p = self.swd_configs[mid], self.presets[mid]
+        rows = []
+        for what, state in (("SR", self.sr_patches[mid]), ("HR", self.hr_patches[mid])):
+            idx, vals = computed_rows(state)
+            self._check_complete(f"{mid} {what} descriptors", idx, n)
+            shape = (n, cfg.levels, cfg.patches_per_level, cfg.descriptor_dim)
+            rows.append(vals.numpy().reshape(shape))
+        res = swd_from_descriptors(rows[0], rows[1], cfg)
+        return MetricSummary(
+            res.mean, float("nan"), float("nan"), n, p.kind, p.lower_better, components=res.components()
+        )
+
 
 def _to_device(imgs: Sequence[np.ndarray], device):
     """uint8 (H, W, 3) list → float32 (B, 3, H, W) in [0, 1] on ``device`` (the tensor
@@ -274,26 +316,38 @@ def _to_device(imgs: Sequence[np.ndarray], device):
     return t.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
 
 
-def _check_pair(sr: np.ndarray, hr: np.ndarray | None, sr_path, hr_path, min_side: int) -> None:
+def _check_pair(sr: np.ndarray, hr: np.ndarray | None, sr_path, hr_path, min_side: tuple[int, str]) -> None:
     if hr is not None and sr.shape != hr.shape:
         raise ImageError(
             f"SR/HR size mismatch for pair {Path(sr_path).name}: SR {sr_path} is "
             f"{sr.shape[1]}x{sr.shape[0]}, HR {hr_path} is {hr.shape[1]}x{hr.shape[0]}."
         )
-    if min(sr.shape[:2]) < min_side:
+    need, why = min_side
+    if min(sr.shape[:2]) < need:
         raise ImageError(
             f"Image {sr_path} is {sr.shape[1]}x{sr.shape[0]}: too small for the requested metrics "
-            f"(need at least {min_side} px per side after border cropping)."
+            f"({why} needs at least {need} px per side)."
         )
 
 
-def _min_side(presets: Mapping[str, MetricPreset]) -> int:
-    need = 1
-    for p in presets.values():
-        crop = int(p.backend_args.get("crop_border", 0) or 0)
-        window = _SSIM_WINDOW if p.backend_args.get("metric_name") == "ssim" else 1
-        need = max(need, 2 * crop + window)
-    return need
+def _min_side(presets: Mapping[str, MetricPreset]) -> tuple[int, str]:
+    """The smallest image side every metric of ``presets`` accepts, and what sets it."""
+    need, why = 1, "every metric"
+    for mid, p in presets.items():
+        if p.backend == "swd":
+            cfg = SWDConfig.from_args(p.backend_args)
+            side, reason = (
+                cfg.min_image_px,
+                f"{mid} (a {cfg.levels}-level pyramid down to {cfg.min_level_px} px)",
+            )
+        else:
+            crop = int(p.backend_args.get("crop_border", 0) or 0)
+            window = _SSIM_WINDOW if p.backend_args.get("metric_name") == "ssim" else 1
+            side = 2 * crop + window
+            reason = f"{mid} (after cropping {crop} px borders)" if crop else mid
+        if side > need:
+            need, why = side, reason
+    return need, why
 
 
 def evaluate(
@@ -388,7 +442,7 @@ def score_pairs(
         clusters=clusters,
     )
     read_hr = hr_list is not None and ev.needs_hr_images
-    min_side = _min_side({m: ev.presets[m] for m in ev.scorers})
+    min_side = _min_side({m: ev.presets[m] for m in [*ev.scorers, *ev.swd_ids]})
     mine = list(range(rank, len(sr_paths), world))
     batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
 

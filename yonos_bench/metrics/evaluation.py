@@ -15,8 +15,9 @@ class MetricSummary:
 
     ``n_nan``: non-finite per-image values, excluded from the mean and reported (never
     averaged silently). ``n_capped``: PSNR pairs at the identical-image cap (presets doc).
-    Set-level metrics (FID/KID) have one value: ``mean`` is it, the interval is NaN and ``n``
-    is the number of images per set."""
+    Set-level metrics (FID/KID/SWD) have one value: ``mean`` is it, the interval is NaN and ``n``
+    is the number of images per set. ``components``: named parts of a value that is their mean
+    (SWD per pyramid level), else None."""
 
     mean: float
     ci_low: float
@@ -28,6 +29,7 @@ class MetricSummary:
     n_capped: int = 0
     note: str = ""
     n_clusters: int | None = None  # source images the interval resampled (None: the pairs)
+    components: dict[str, float] | None = None
 
     def format(self, digits: int = 4) -> str:
         """``mean ± half-width`` (or ``[lo, hi]`` if asymmetric) for human output."""

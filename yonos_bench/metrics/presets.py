@@ -25,6 +25,7 @@ from types import MappingProxyType
 from yonos_bench.core.errors import did_you_mean
 from yonos_bench.core.package_assets import PackageSource
 from yonos_bench.core.weights import WeightFile
+from yonos_bench.metrics.swd import SWD_IMPL, SWDConfig
 
 #: PSNR of an identical pair: 10·log10(1 / eps) with pyiqa's eps = 1e-8 (see module doc).
 PSNR_CAP_DB = 80.0
@@ -146,7 +147,7 @@ class MetricPreset:
     id: str
     kind: str  # "fr" (full-reference) | "nr" (no-reference) | "set" (set-level: FID/KID)
     lower_better: bool
-    backend: str  # "pyiqa" | "clean-fid"
+    backend: str  # "pyiqa" | "clean-fid" | "swd" (our own, metrics/swd.py)
     backend_args: Mapping[str, object] = field(default_factory=dict)
     weights: tuple[WeightFile, ...] = ()
     description: str = ""
@@ -261,6 +262,23 @@ _FIXED: tuple[MetricPreset, ...] = (
         INCEPTION_FILES,
         "KID (cubic polynomial kernel), clean-fid 'clean' mode features, seeded subsets",
         weights_any_of=True,
+    ),
+    MetricPreset(
+        "swd",
+        "set",
+        True,
+        "swd",
+        {
+            "impl": SWD_IMPL,
+            **SWDConfig().as_args(),
+            "pixels": "RGB float in [0, 255]",
+            "kernel": "binomial [1,4,6,4,1]/16, separable, mirror boundary; coarsest level Gaussian",
+            "normalisation": "per level and channel: mean/std of both sets pooled",
+            "value": "x1000, mean over levels (per level in components)",
+        },
+        (),
+        "Sliced Wasserstein distance x10^3 on 7x7 Laplacian-pyramid patches (Karras et al. 2018), "
+        "mean over 4 levels, SR set vs HR set; needs no weights, images >= 128 px",
     ),
     MetricPreset(
         "musiq-koniq",

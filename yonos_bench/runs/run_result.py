@@ -59,6 +59,8 @@ def write_outputs(c, folder, ids, shas, state, ev, walls) -> dict[str, Any]:
             "resampling": "none" if s.kind == "set" else ("source" if s.n_clusters else "pair"),
             "n_clusters": int(s.n_clusters) if s.n_clusters else None,
         }  # fmt: skip
+        if s.components:  # e.g. SWD per pyramid level; ``mean`` is their mean
+            metrics[mid]["components"] = {k: float(v) for k, v in s.components.items()}
     seconds = [state.seconds.get(i) for i in ids]
     total = sum(x for x in seconds if x is not None)
     s_img = total / len(ids) if all(x is not None for x in seconds) and ids else None

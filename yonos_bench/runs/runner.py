@@ -390,7 +390,25 @@ def _complete(existing: dict, folder: Path, metric_ids: list[str], strict: bool,
     recorded = existing.get("backend_versions", {}).get("fid-inception")
     if recorded is not None and recorded != inception_id(weights_dir):
         return False  # FID/KID of another Inception file: rescore (the images stay cached)
+    if _preset_changed(existing, metric_ids):
+        return False
     return sha256_file(csv_path) == existing["per_image_csv_sha256"]
+
+
+def _preset_changed(existing: dict, metric_ids: list[str]) -> bool:
+    """A stored metric was computed under other preset arguments than the current preset's
+    (e.g. ``swd``'s ``impl`` version after its code changed): its value is not served."""
+    from yonos_bench.metrics.presets import get_preset
+
+    for mid in metric_ids:
+        stored = existing["metrics"].get(mid)
+        if (
+            isinstance(stored, dict)
+            and "preset" in stored
+            and stored["preset"] != get_preset(mid).args_dict()
+        ):
+            return True
+    return False
 
 
 def _evaluate(c: _CellContext, folder: Path, ids: list[str]):

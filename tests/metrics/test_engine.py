@@ -141,15 +141,17 @@ def test_sharded_passes_merge_to_the_single_pass_result(pairs):
     shard1.merge(shard0)
     merged = shard1.compute()
     # PSNR is computed image by image: bit-equal. LPIPS runs a conv net on batches, and the shards'
-    # batches hold other pairs, so CPU kernels may round differently (seen: 1e-11 under load).
+    # batches hold other pairs, so CPU kernels may round differently (seen: 1e-11 under load with
+    # 2 threads, 2e-7 with 1 thread: float32 convolutions pick other kernels per batch shape).
     assert merged.per_image["psnr-y"] == whole.per_image["psnr-y"]
-    assert merged.per_image["lpips-alex"] == pytest.approx(whole.per_image["lpips-alex"], rel=1e-9, abs=1e-12)
+    assert merged.per_image["lpips-alex"] == pytest.approx(whole.per_image["lpips-alex"], rel=1e-5, abs=1e-9)
     m, w = merged.to_dict()["summary"], whole.to_dict()["summary"]  # (NaN-free form)
     assert m.keys() == w.keys()
     for metric in m:
         for key, value in w[metric].items():
             if isinstance(value, float):
-                assert m[metric][key] == pytest.approx(value, rel=1e-9, abs=1e-12), (metric, key)
+                tol = 1e-5 if metric == "lpips-alex" else 1e-9  # see above: float32 conv batches
+                assert m[metric][key] == pytest.approx(value, rel=tol, abs=tol * 1e-3), (metric, key)
             else:
                 assert m[metric][key] == value, (metric, key)
     with pytest.raises(Exception, match="4 of 8 pairs were scored"):

@@ -54,8 +54,9 @@ EMBEDDED_MODELS = tuple(ABLATION[k] for k in (("distilled", "fine-tuned"), ("dis
 HEADLINE_MODEL = ABLATION[("distilled", "fine-tuned")]
 #: Fig. 3 compares the two trainings with the original decoder.
 SWEEP_MODELS = (ABLATION[("distilled", "original")], ABLATION[("direct", "original")])
-#: The paper sweeps 1…64; past 8 steps the miniature's curves are flat (docs/MINIATURE.md) and
-#: 16+32+64 steps would cost 8× the rest of the sweep.
+#: The paper sweeps 1…64; the tiny models' curves are flat from 4 steps on (docs/MINIATURE.md,
+#: within 0.05 dB to 64) and 16+32+64 steps would cost 8× the rest of the sweep. The full curve:
+#: ``yonos-bench sweep-steps sample -m <model> --steps 1,2,4,8,16,32,64``.
 SWEEP_STEPS = (1, 2, 4, 8)
 #: Metrics added to the protocol's when their weights are present: per-image perceptual ones,
 #: and KID (whose Inception ships in the offline-assets extra; flagged SMALL n in the table:

@@ -18,7 +18,8 @@
 
 Metrics: the protocol's (PSNR-Y, SSIM-Y, LPIPS-Alex) plus the perceptual ones in
 :data:`EXTRA_METRICS`, each used only when its weights are present (nothing is
-downloaded); of the set metrics only KID is shown, flagged for its small n (210 pairs). The steps
+downloaded); of the set metrics only KID is shown, flagged for its small n (210 pairs), for
+:data:`KID_MODELS`. The steps
 sweep scores the Fig.-3 metric and PSNR-Y only. Budget (``make demo`` ≤ 5 min on 2 CPU cores):
 the Inception features of KID dominate (one forward per SR image, ~0.15-0.27 CPU-s; the HR
 side once per protocol, cached in ``<results>/<protocol>/.features``), then the diffusion models'
@@ -52,6 +53,10 @@ EMBEDDED_MODELS = tuple(ABLATION[k] for k in (("distilled", "fine-tuned"), ("dis
                                               ("direct", "fine-tuned"), ("direct", "original")))  # fmt: skip
 #: The paper's method (scale distillation + fine-tuned decoder): the real baselines' comparison.
 HEADLINE_MODEL = ABLATION[("distilled", "fine-tuned")]
+#: The 1-step cells that also get the set metric (KID): one Inception forward per SR image is
+#: the demo's largest cost (~0.2 CPU-s each, ~80% of Table 1's time), and the Table-3 ablation
+#: compares per-image metrics only, so the original-decoder twins get those alone ("–" for KID).
+KID_MODELS = (*BASELINES, ABLATION[("distilled", "fine-tuned")], ABLATION[("direct", "fine-tuned")])
 #: Fig. 3 compares the two trainings with the original decoder.
 SWEEP_MODELS = (ABLATION[("distilled", "original")], ABLATION[("direct", "original")])
 #: The paper sweeps 1…64; the tiny models' curves are flat from 4 steps on (docs/MINIATURE.md,
@@ -122,6 +127,7 @@ def run_demo(
     """Run the demo; returns where everything was written. ``limit``: first K pairs (smoke)."""
     from yonos_bench.core.atomic import write_json_atomic, write_text_atomic
     from yonos_bench.core.paths import results_root
+    from yonos_bench.metrics.presets import get_preset
     from yonos_bench.protocols.pairs import prepare
     from yonos_bench.protocols.spec import load_protocol
     from yonos_bench.report import ablation as abl
@@ -150,9 +156,14 @@ def run_demo(
                           weights_dir=weights_dir, limit=limit, progress=progress)  # fmt: skip
 
     outcomes = []
+    per_image = [m for m in table_metrics if get_preset(m).kind != "set"]
     with clock("table_runs"):
-        outcomes += run_benchmark(PROTOCOL, BASELINES, (None,), opts(table_metrics))
-        outcomes += run_benchmark(PROTOCOL, EMBEDDED_MODELS, (1,), opts(table_metrics))
+        for models, steps in ((BASELINES, (None,)), (EMBEDDED_MODELS, (1,))):
+            for with_kid in (True, False):
+                group = [m for m in models if (m in KID_MODELS) == with_kid]
+                if group:
+                    metrics = table_metrics if with_kid else per_image
+                    outcomes += run_benchmark(PROTOCOL, group, steps, opts(metrics))
     for o in outcomes:  # present weights that still failed (e.g. a corrupt file)
         for mid, why in o.result.get("unavailable", {}).items():
             skipped.setdefault(mid, why)
@@ -165,7 +176,9 @@ def run_demo(
 
     out_dir = root / "demo"
     with clock("tables_plots"):
-        table = build_table(root, protocols=[PROTOCOL], models=[*BASELINES, *EMBEDDED_MODELS], steps=(None, 1))
+        table = build_table(
+            root, protocols=[PROTOCOL], models=[*BASELINES, *EMBEDDED_MODELS], steps=(None, 1)
+        )
         table_text = render(table, "md")
         table_md = out_dir / "table1.md"
         write_text_atomic(table_md, table_text)
@@ -186,7 +199,9 @@ def run_demo(
     with clock("real_baselines"):
         run_real_baselines(out, opts(used), echo)
     with clock("pictures"):
-        out.figure, out.report = pictures(root, data_root, plot_metric if plot_metric not in skipped else "psnr-y")
+        out.figure, out.report = pictures(
+            root, data_root, plot_metric if plot_metric not in skipped else "psnr-y"
+        )
     clock.finish()
     return out
 
@@ -277,7 +292,9 @@ def summary(out: DemoOutput, limit: int | None) -> str:
     ]
     lines += [f"                    {p}" for p in out.plots[1:]]
     if out.real_table_md:
-        lines.append(f"  Real baselines (ncnn fp16 imports, on {SUBSET_PROTOCOL}, 28 pairs): {out.real_table_md}")
+        lines.append(
+            f"  Real baselines (ncnn fp16 imports, on {SUBSET_PROTOCOL}, 28 pairs): {out.real_table_md}"
+        )
     lines += [f"  not run: {m}: {why}" for m, why in out.real_skipped.items()]
     if out.figure is not None:
         lines.append(f"  Figure (distillation helps/hurts most): {out.figure} (+ .pdf)")
@@ -290,7 +307,8 @@ def summary(out: DemoOutput, limit: int | None) -> str:
     if "kid-clean" in out.metrics_used:
         lines.append(
             "  kid-clean on 210 pairs (28 for the real baselines) is flagged SMALL n: compare it only "
-            "between the columns of one table; FID is not computed (far too few images)."
+            "between the columns of one table; FID is not computed (far too few images). In Table 1 "
+            f"only for {', '.join(KID_MODELS)} (one Inception pass per image is the demo's main cost)."
         )
     else:
         lines.append("  FID/KID are not computed on sample: 210 pairs are far too few for a set metric.")

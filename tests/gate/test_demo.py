@@ -153,3 +153,15 @@ def test_demo_subset_protocol_is_exactly_samples_first_four_crops_per_photo(samp
     for p in sub:
         assert p.hr_path.read_bytes() == full[p.id].hr_path.read_bytes(), p.id
         assert p.lr_path.read_bytes() == full[p.id].lr_path.read_bytes(), p.id
+
+
+def test_demo_model_lists_derive_from_the_ablation():
+    """One place names the embedded models (ABLATION); KID goes to the baselines and to both
+    fine-tuned-decoder models, so the headline comparison (YONOS vs bicubic) always has it."""
+    from yonos_bench.demo import KID_MODELS
+
+    assert set(EMBEDDED_MODELS) == set(ABLATION.values()) and len(EMBEDDED_MODELS) == 4
+    assert HEADLINE_MODEL == ABLATION[("distilled", "fine-tuned")] == EMBEDDED_MODELS[0]
+    assert set(SWEEP_MODELS) == {ABLATION[(t, "original")] for t in ("direct", "distilled")}
+    assert set(KID_MODELS) == {*BASELINES, ABLATION[("distilled", "fine-tuned")], ABLATION[("direct", "fine-tuned")]}
+    assert HEADLINE_MODEL in REAL_TABLE_MODELS

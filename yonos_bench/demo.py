@@ -285,7 +285,7 @@ def summary(out: DemoOutput, limit: int | None) -> str:
         + (f" ({total_cpu:.0f} CPU-s)" if total_cpu is not None else "")
         + (f" (--limit {limit}: a smoke run, NOT reportable)" if limit else "")
         + ".",
-        f"  results (one cell per model × steps): {out.results}/{PROTOCOL}-v*/",
+        f"  results (one cell per model × steps): {out.results}/{PROTOCOL}-v*/, {out.results}/{SUBSET_PROTOCOL}-v*/",
         f"  Table 1 (1 step): {out.table_md}",
         f"  Table 3 ablation: {out.ablation_md} (+ {out.ablation_json.name})",
         f"  Fig. 3 plot ({SUBSET_PROTOCOL}: sample's first 4 crops of each photo, 28 pairs; steps "

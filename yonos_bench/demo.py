@@ -1,46 +1,69 @@
 """``yonos-bench demo`` (= ``make demo``): the whole product on a fresh offline machine.
 
 1. prepares the embedded ``sample`` protocol (210 pairs, 32 → 128 px, bicubic ×4);
-2. runs bicubic, lanczos and the four embedded tiny models (:data:`TINY_MODELS`, trained
-   here by ``make tiny-models``) at 1 DDIM step;
-3. sweeps 1…64 DDIM steps for the two original-decoder models (the paper's Fig. 3);
+2. runs bicubic, lanczos and the four embedded YONOS / SD-SR models (:data:`ABLATION`, the one
+   place that names them; trained here by ``make tiny-models``) at 1 DDIM step;
+3. sweeps :data:`SWEEP_STEPS` DDIM steps for the two original-decoder models (the paper's Fig. 3)
+   on :data:`SUBSET_PROTOCOL`, sample's first 4 crops of each photo (28 pairs, identical ids
+   and pixels), with bicubic and lanczos as reference lines;
 4. prints the Table-1-style table (1 step), the Table-3-style 2 × 2 ablation (scale
    distillation ✗/✓ × decoder original/fine-tuned, :mod:`yonos_bench.report.ablation`), writes
    the Fig.-3-style plots, and says where everything is and which metrics were skipped;
 5. where the ``offline-assets`` packages are installed, imports the real Real-ESRGAN+ and
    RealSR networks from their ncnn files (:mod:`yonos_bench.models.ncnn_import`; fp16
-   conversions, labelled ``*-ncnn``) and tables them next to bicubic and the tiny YONOS model
-   on the first :data:`REAL_PAIRS` pairs (:func:`run_real_baselines`);
+   conversions, labelled ``*-ncnn``) and tables them next to bicubic and the headline YONOS
+   model on :data:`SUBSET_PROTOCOL` (:func:`run_real_baselines`);
 6. draws one qualitative figure (the Table-3 models on the pairs where distillation helps /
    hurts most, :mod:`yonos_bench.report.figure`) and the HTML report (:mod:`~yonos_bench.report.html`).
 
 Metrics: the protocol's (PSNR-Y, SSIM-Y, LPIPS-Alex) plus the perceptual ones in
 :data:`EXTRA_METRICS`, each used only when its weights are present (nothing is
-downloaded); of the set metrics only KID is shown, flagged for its small n (210 pairs). The steps
-sweep scores the Fig.-3 metric and PSNR-Y only (keeps the demo within minutes on 2 CPU cores).
+downloaded); of the set metrics only KID is shown, flagged for its small n (210 pairs), for
+:data:`KID_MODELS`. The steps
+sweep scores the Fig.-3 metric and PSNR-Y only. Budget (``make demo`` ≤ 5 min on 2 CPU cores):
+the Inception features of KID dominate (one forward per SR image, ~0.15-0.27 CPU-s; the HR
+side once per protocol, cached in ``<results>/<protocol>/.features``), then the diffusion models'
+1-step outputs; the sweep and the RRDBs run on the 28-pair subset.
 Every cell is cached like any ``yonos-bench run``: a second ``demo`` only re-renders.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PROTOCOL = "sample"
+#: sample's first 4 crops of each of its 7 photos (28 pairs, the same ids and pixels): the steps
+#: sweep and the real baselines run here — every photo represented, at 2/15 of the cost. Its
+#: intervals (which resample the 7 photos) measured 1.0-1.1× the width of sample's (PSNR-Y, 1 step).
+SUBSET_PROTOCOL = "sample-mini"
 BASELINES = ("bicubic", "lanczos")
-#: (training, decoder) -> card: the 2 × 2 of the paper's Table 3, in miniature.
+#: (training, decoder) -> card: the 2 × 2 of the paper's Table 3, in miniature. The one place
+#: that names the embedded diffusion models: everything below is derived from it.
 ABLATION = {
     ("direct", "original"): "sd-sr-tiny-x4-orig-decoder",
     ("direct", "fine-tuned"): "sd-sr-tiny-x4",
     ("distilled", "original"): "yonos-tiny-x4-orig-decoder",
     ("distilled", "fine-tuned"): "yonos-tiny-x4",
 }
-TINY_MODELS = ("yonos-tiny-x4", "yonos-tiny-x4-orig-decoder", "sd-sr-tiny-x4", "sd-sr-tiny-x4-orig-decoder")
+#: The embedded models in Table 1's column order (YONOS first).
+EMBEDDED_MODELS = tuple(ABLATION[k] for k in (("distilled", "fine-tuned"), ("distilled", "original"),
+                                              ("direct", "fine-tuned"), ("direct", "original")))  # fmt: skip
+#: The paper's method (scale distillation + fine-tuned decoder): the real baselines' comparison.
+HEADLINE_MODEL = ABLATION[("distilled", "fine-tuned")]
+#: The 1-step cells that also get the set metric (KID): one Inception forward per SR image is
+#: the demo's largest cost (~0.2 CPU-s each, ~80% of Table 1's time), and the Table-3 ablation
+#: compares per-image metrics only, so the original-decoder twins get those alone ("–" for KID).
+KID_MODELS = (*BASELINES, ABLATION[("distilled", "fine-tuned")], ABLATION[("direct", "fine-tuned")])
 #: Fig. 3 compares the two trainings with the original decoder.
-SWEEP_MODELS = ("yonos-tiny-x4-orig-decoder", "sd-sr-tiny-x4-orig-decoder")
-SWEEP_STEPS = (1, 2, 4, 8, 16, 32, 64)
+SWEEP_MODELS = (ABLATION[("distilled", "original")], ABLATION[("direct", "original")])
+#: The paper sweeps 1…64; the tiny models' curves are flat from 4 steps on (docs/MINIATURE.md,
+#: within 0.05 dB to 64) and 16+32+64 steps would cost 8× the rest of the sweep. The full curve:
+#: ``yonos-bench sweep-steps sample -m <model> --steps 1,2,4,8,16,32,64``.
+SWEEP_STEPS = (1, 2, 4, 8)
 #: Metrics added to the protocol's when their weights are present: per-image perceptual ones,
 #: and KID (whose Inception ships in the offline-assets extra; flagged SMALL n in the table:
 #: 210 pairs; KID rather than FID because its estimator is unbiased at small n).
@@ -50,11 +73,9 @@ EXTRA_METRICS = ("lpips-vgg", "dists", "musiq-koniq", "kid-clean")
 PLOT_METRICS = ("lpips-alex", "dists", "psnr-y")
 #: Real pretrained baselines (fp16 ncnn imports, never the official releases' results).
 REAL_BASELINES = ("real-esrgan-x4plus-ncnn", "realsr-x4-df2k-ncnn")
-#: A 23-block RRDB costs ~0.65 CPU-s per 32-px image: all 210 pairs would add ~2.5 min on 2
-#: cores, so their table uses the first REAL_PAIRS pairs, in its own results folder, every
-#: column (bicubic and yonos-tiny-x4 included) on the same pairs.
-REAL_PAIRS = 32
-REAL_TABLE_MODELS = ("bicubic", "yonos-tiny-x4", *REAL_BASELINES)
+#: A 23-block RRDB costs ~0.65 CPU-s per 32-px image (all 210 pairs: ~4.5 CPU-min for the two),
+#: so their table is on SUBSET_PROTOCOL, every column (bicubic and HEADLINE_MODEL too) on its pairs.
+REAL_TABLE_MODELS = ("bicubic", HEADLINE_MODEL, *REAL_BASELINES)
 
 
 @dataclass
@@ -74,6 +95,7 @@ class DemoOutput:
     real_skipped: dict[str, str] = field(default_factory=dict)  # model -> why not run
     figure: Path | None = None  # Table-3 models where distillation helps / hurts most (PNG; + PDF)
     report: Path | None = None  # the HTML report's index.html
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # stage -> CPU s (wall: ``seconds``)
 
 
 def split_metrics(candidates: Sequence[str], weights_dir: Path | None) -> tuple[list[str], dict[str, str]]:
@@ -106,6 +128,7 @@ def run_demo(
     """Run the demo; returns where everything was written. ``limit``: first K pairs (smoke)."""
     from yonos_bench.core.atomic import write_json_atomic, write_text_atomic
     from yonos_bench.core.paths import results_root
+    from yonos_bench.metrics.presets import get_preset
     from yonos_bench.protocols.pairs import prepare
     from yonos_bench.protocols.spec import load_protocol
     from yonos_bench.report import ablation as abl
@@ -114,17 +137,18 @@ def run_demo(
     from yonos_bench.report.tables import build_table
     from yonos_bench.runs.runner import RunOptions, run_benchmark
 
-    t_start = time.perf_counter()
-    seconds: dict[str, float] = {}
+    clock = StageClock()
     spec = load_protocol(PROTOCOL)
+    sub = load_protocol(SUBSET_PROTOCOL)
     root = results_root(results)
-    prepared = prepare(spec, data_root, progress=progress)
+    with clock("prepare"):
+        prepared = prepare(spec, data_root, progress=progress)
+        prepare(sub, data_root, progress=progress)
     echo(f"Protocol {spec.name}-v{spec.version}: {len(prepared.pairs)} pairs in {prepared.path}")
-    seconds["prepare"] = time.perf_counter() - t_start
 
     table_metrics, skipped = split_metrics([*spec.metrics, *EXTRA_METRICS], weights_dir)
     # The sweep scores the Fig.-3 metric (the first available of PLOT_METRICS) and PSNR-Y only:
-    # 12 more cells of every metric would double the demo's time (pyiqa's SSIM runs in float64).
+    # every metric on each sweep cell would double its time (pyiqa's SSIM runs in float64).
     plot_metric = next(m for m in PLOT_METRICS if m in table_metrics or m == "psnr-y")
     sweep_metrics = list(dict.fromkeys([plot_metric, "psnr-y"]))
 
@@ -133,54 +157,83 @@ def run_demo(
                           weights_dir=weights_dir, limit=limit, progress=progress)  # fmt: skip
 
     outcomes = []
-    t = time.perf_counter()
-    outcomes += run_benchmark(PROTOCOL, BASELINES, (None,), opts(table_metrics))
-    outcomes += run_benchmark(PROTOCOL, TINY_MODELS, (1,), opts(table_metrics))
-    seconds["table_runs"] = time.perf_counter() - t
-    t = time.perf_counter()
-    outcomes += run_benchmark(PROTOCOL, SWEEP_MODELS, SWEEP_STEPS, opts(sweep_metrics))
-    seconds["steps_sweep"] = time.perf_counter() - t
+    per_image = [m for m in table_metrics if get_preset(m).kind != "set"]
+    with clock("table_runs"):
+        for models, steps in ((BASELINES, (None,)), (EMBEDDED_MODELS, (1,))):
+            for with_kid in (True, False):
+                group = [m for m in models if (m in KID_MODELS) == with_kid]
+                if group:
+                    metrics = table_metrics if with_kid else per_image
+                    outcomes += run_benchmark(PROTOCOL, group, steps, opts(metrics))
     for o in outcomes:  # present weights that still failed (e.g. a corrupt file)
         for mid, why in o.result.get("unavailable", {}).items():
             skipped.setdefault(mid, why)
     used = [m for m in table_metrics if m not in skipped]
+    with clock("steps_sweep"):
+        # bicubic with every table metric: the real baselines' table reuses this cell.
+        run_benchmark(SUBSET_PROTOCOL, BASELINES[:1], (None,), opts(used))
+        run_benchmark(SUBSET_PROTOCOL, BASELINES[1:], (None,), opts(sweep_metrics))
+        run_benchmark(SUBSET_PROTOCOL, SWEEP_MODELS, SWEEP_STEPS, opts(sweep_metrics))
 
     out_dir = root / "demo"
-    table = build_table(root, protocols=[PROTOCOL], models=[*BASELINES, *TINY_MODELS], steps=(None, 1))
-    table_text = render(table, "md")
-    table_md = out_dir / "table1.md"
-    write_text_atomic(table_md, table_text)
+    with clock("tables_plots"):
+        table = build_table(
+            root, protocols=[PROTOCOL], models=[*BASELINES, *EMBEDDED_MODELS], steps=(None, 1)
+        )
+        table_text = render(table, "md")
+        table_md = out_dir / "table1.md"
+        write_text_atomic(table_md, table_text)
 
-    ablation = abl.build_ablation(root, ABLATION, protocol=PROTOCOL, steps=1, seed=0, dtype="fp32")
-    ablation_text = abl.to_markdown(ablation)
-    ablation_md, ablation_json = out_dir / "table3.md", out_dir / "table3.json"
-    write_text_atomic(ablation_md, ablation_text)
-    write_json_atomic(ablation_json, abl.to_dict(ablation))
+        ablation = abl.build_ablation(root, ABLATION, protocol=PROTOCOL, steps=1, seed=0, dtype="fp32")
+        ablation_text = abl.to_markdown(ablation)
+        ablation_md, ablation_json = out_dir / "table3.md", out_dir / "table3.json"
+        write_text_atomic(ablation_md, ablation_text)
+        write_json_atomic(ablation_json, abl.to_dict(ablation))
 
-    plots: list[Path] = []
-    plot_models = [*BASELINES, *TINY_MODELS]
-    for mid in [m for m in sweep_metrics if m not in skipped]:
-        stem = root / "plots" / f"{spec.name}-v{spec.version}-{mid}-vs-steps"
-        plots.append(plot_results(root, mid, stem, protocol=PROTOCOL, models=plot_models).png)
-    out = DemoOutput(root, table_md, ablation_md, ablation_json, plots, used, skipped, seconds,
-                     table_text, ablation_text)  # fmt: skip
-    t = time.perf_counter()
-    run_real_baselines(out, opts(used), limit, echo)
-    seconds["real_baselines"] = time.perf_counter() - t
-    t = time.perf_counter()
-    out.figure, out.report = pictures(root, data_root, plot_metric if plot_metric not in skipped else "psnr-y")
-    seconds["pictures"] = time.perf_counter() - t
-    seconds["total"] = time.perf_counter() - t_start
+        plots: list[Path] = []
+        for mid in [m for m in sweep_metrics if m not in skipped]:
+            stem = root / "plots" / f"{sub.name}-v{sub.version}-{mid}-vs-steps"
+            plots.append(plot_results(root, mid, stem, protocol=SUBSET_PROTOCOL,
+                                      models=[*BASELINES, *SWEEP_MODELS]).png)  # fmt: skip
+    out = DemoOutput(root, table_md, ablation_md, ablation_json, plots, used, skipped, clock.wall,
+                     table_text, ablation_text, cpu_seconds=clock.cpu)  # fmt: skip
+    with clock("real_baselines"):
+        run_real_baselines(out, opts(used), echo)
+    with clock("pictures"):
+        out.figure, out.report = pictures(
+            root, data_root, plot_metric if plot_metric not in skipped else "psnr-y"
+        )
+    clock.finish()
     return out
 
 
-def run_real_baselines(out: DemoOutput, options, limit: int | None, echo: Callable[[str], None]) -> None:
-    """Import the real baselines' weights where their packages are installed (offline) and
-    table them on the first :data:`REAL_PAIRS` pairs. Their cells go to a sibling results root
-    (``<results>-real-baselines/``): inside ``<results>`` every table, plot and gate would also
-    pick up these subset cells next to the full 210-pair ones."""
-    import dataclasses
+class StageClock:
+    """Wall and CPU seconds per stage (CPU: this process's threads, ``time.process_time``; on a
+    machine shared with other jobs it shows the demo's own cost, which wall time does not)."""
 
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._t0 = (time.perf_counter(), time.process_time())
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        w, c = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall[stage] = self.wall.get(stage, 0.0) + time.perf_counter() - w
+            self.cpu[stage] = self.cpu.get(stage, 0.0) + time.process_time() - c
+
+    def finish(self) -> None:
+        self.wall["total"] = time.perf_counter() - self._t0[0]
+        self.cpu["total"] = time.process_time() - self._t0[1]
+
+
+def run_real_baselines(out: DemoOutput, options, echo: Callable[[str], None]) -> None:
+    """Import the real baselines' weights where their packages are installed (offline) and
+    table them beside bicubic and :data:`HEADLINE_MODEL` on :data:`SUBSET_PROTOCOL` (its own
+    protocol: no table or plot of ``sample`` mixes these 28-pair cells with the 210-pair ones)."""
     from yonos_bench.catalog import import_ncnn
     from yonos_bench.core.atomic import write_text_atomic
     from yonos_bench.core.errors import WeightsMissingError
@@ -198,19 +251,13 @@ def run_real_baselines(out: DemoOutput, options, limit: int | None, echo: Callab
             out.real_skipped[name] = str(e).splitlines()[0]
     if not ready:
         return
-    root = real_results_root(out.results)
-    o = dataclasses.replace(options, results_root=root, limit=min(REAL_PAIRS, limit or REAL_PAIRS))
-    run_benchmark(PROTOCOL, ["bicubic", *ready], (None,), o)
-    run_benchmark(PROTOCOL, ["yonos-tiny-x4"], (1,), o)
-    table = build_table(root, protocols=[PROTOCOL], models=[m for m in REAL_TABLE_MODELS if m in ready
-                        or m not in REAL_BASELINES], steps=(None, 1))  # fmt: skip
+    run_benchmark(SUBSET_PROTOCOL, ["bicubic", *ready], (None,), options)
+    run_benchmark(SUBSET_PROTOCOL, [HEADLINE_MODEL], (1,), options)
+    table = build_table(out.results, protocols=[SUBSET_PROTOCOL], models=[m for m in REAL_TABLE_MODELS
+                        if m in ready or m not in REAL_BASELINES], steps=(None, 1))  # fmt: skip
     out.real_table_text = render(table, "md")
     out.real_table_md = out.results / "demo" / "table1-real-baselines.md"
     write_text_atomic(out.real_table_md, out.real_table_text)
-
-
-def real_results_root(results: Path) -> Path:
-    return results.parent / f"{results.name}-real-baselines"
 
 
 def pictures(root: Path, data_root: Path | None, metric: str) -> tuple[Path, Path]:
@@ -231,20 +278,24 @@ def pictures(root: Path, data_root: Path | None, metric: str) -> tuple[Path, Pat
 
 def summary(out: DemoOutput, limit: int | None) -> str:
     """The closing message: what was written where, and what was skipped."""
+    total_cpu = out.cpu_seconds.get("total")
     lines = [
         "",
         f"Demo finished in {out.seconds.get('total', 0):.0f} s"
+        + (f" ({total_cpu:.0f} CPU-s)" if total_cpu is not None else "")
         + (f" (--limit {limit}: a smoke run, NOT reportable)" if limit else "")
         + ".",
-        f"  results (one cell per model × steps): {out.results}/{PROTOCOL}-v*/",
+        f"  results (one cell per model × steps): {out.results}/{PROTOCOL}-v*/, {out.results}/{SUBSET_PROTOCOL}-v*/",
         f"  Table 1 (1 step): {out.table_md}",
         f"  Table 3 ablation: {out.ablation_md} (+ {out.ablation_json.name})",
-        f"  Fig. 3 plot:      {out.plots[0] if out.plots else '(none)'}",
+        f"  Fig. 3 plot ({SUBSET_PROTOCOL}: sample's first 4 crops of each photo, 28 pairs; steps "
+        f"{', '.join(map(str, SWEEP_STEPS))}): {out.plots[0] if out.plots else '(none)'}",
     ]
     lines += [f"                    {p}" for p in out.plots[1:]]
     if out.real_table_md:
-        lines.append(f"  Real baselines (ncnn fp16 imports, first {REAL_PAIRS} pairs): {out.real_table_md}")
-        lines.append(f"    their results: {real_results_root(out.results)}/")
+        lines.append(
+            f"  Real baselines (ncnn fp16 imports, on {SUBSET_PROTOCOL}, 28 pairs): {out.real_table_md}"
+        )
     lines += [f"  not run: {m}: {why}" for m, why in out.real_skipped.items()]
     if out.figure is not None:
         lines.append(f"  Figure (distillation helps/hurts most): {out.figure} (+ .pdf)")
@@ -256,15 +307,21 @@ def summary(out: DemoOutput, limit: int | None) -> str:
         lines += [f"    {m}: {why}" for m, why in out.metrics_skipped.items()]
     if "kid-clean" in out.metrics_used:
         lines.append(
-            "  kid-clean on 210 pairs is flagged SMALL n: compare it only between the columns of one "
-            "table; FID is not computed (far too few images)."
+            "  kid-clean on 210 pairs (28 for the real baselines) is flagged SMALL n: compare it only "
+            "between the columns of one table; FID is not computed (far too few images). In Table 1 "
+            f"only for {', '.join(KID_MODELS)} (one Inception pass per image is the demo's main cost)."
         )
     else:
         lines.append("  FID/KID are not computed on sample: 210 pairs are far too few for a set metric.")
-    seconds = ", ".join(f"{k} {v:.0f} s" for k, v in out.seconds.items() if k != "total")
-    if seconds:
-        lines.append(f"  time by stage: {seconds}")
+    stages = [
+        f"{k} {v:.0f} s" + (f" ({out.cpu_seconds[k]:.0f} CPU-s)" if k in out.cpu_seconds else "")
+        for k, v in out.seconds.items()
+        if k != "total"
+    ]
+    if stages:
+        lines.append(f"  time by stage: {', '.join(stages)}")
     lines.append(
-        "  Re-render any time: yonos-bench table --results <dir> -p sample; yonos-bench plot --metric psnr-y"
+        "  Re-render any time: yonos-bench table --results <dir> -p sample; "
+        f"yonos-bench plot --metric psnr-y -p {SUBSET_PROTOCOL}"
     )
     return "\n".join(lines)

@@ -24,8 +24,9 @@ def demo(
     device: Annotated[str, typer.Option("--device", help="cpu (default), cuda, cuda:N or auto.")] = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Prepare `sample`, run bicubic, lanczos and the embedded tiny YONOS/SD-SR models, sweep steps,
-    print the Table-1 table and the Table-3 ablation, and write the Fig.-3 plot."""
+    """Prepare `sample`, run bicubic, lanczos and the embedded YONOS/SD-SR models at 1 step, sweep
+    1-8 steps on its 28-pair subset `sample-mini`, print the Table-1 table and the Table-3
+    ablation, and write the Fig.-3 plot, a figure and the HTML report."""
     from diffusers.utils import logging as diffusers_logging
 
     from yonos_bench.demo import run_demo, summary
@@ -40,8 +41,11 @@ def demo(
     typer.echo("Table 3 (miniature): scale distillation × decoder fine-tuning, 1 DDIM step\n")
     typer.echo(out.ablation_text)
     if out.real_table_text:
-        from yonos_bench.demo import REAL_PAIRS
+        from yonos_bench.demo import SUBSET_PROTOCOL
 
-        typer.echo(f"Real baselines (fp16 ncnn imports, not the official releases), first {REAL_PAIRS} pairs\n")
+        typer.echo(
+            f"Real baselines (fp16 ncnn imports, not the official releases) on {SUBSET_PROTOCOL}: "
+            "sample's first 4 crops of each photo (28 pairs)\n"
+        )
         typer.echo(out.real_table_text)
     typer.echo(summary(out, limit))

@@ -50,7 +50,7 @@ def test_unknown_protocol_exits_1_with_did_you_mean(run):
 
 def test_validate_ok_and_bad_file(run, tmp_path, synth):
     r = run("protocols", "validate")
-    assert r.exit_code == 0 and r.output.startswith("14 protocol spec(s) valid: div2k-bicubic, ")
+    assert r.exit_code == 0 and r.output.startswith("19 protocol spec(s) valid: div2k-bicubic, ")
     spec = synth.base_spec("bad")
     spec["metrics"] = "psnr-y"
     path = tmp_path / "bad.yaml"
@@ -89,7 +89,8 @@ def test_data_status_reports_missing_with_urls(run, tmp_path):
     r = run("data", "status", "--data-root", str(tmp_path), "--json")
     assert r.exit_code == 0, r.output
     rows = {d["protocol"]: d for d in json.loads(r.output)["protocols"]}
-    assert len(rows) == 14 and rows["sample"]["state"] == "embedded"
+    assert len(rows) == 19 and rows["sample"]["state"] == "embedded"
+    assert {rows[n]["state"] for n in ("sample-x2", "sample-x8", "sample-dist-x4", "sample-dist-x8")} == {"embedded"}
     assert rows["imagenet-x8"] == {
         "protocol": "imagenet-x8",
         "state": "missing",

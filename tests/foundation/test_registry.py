@@ -25,17 +25,19 @@ PAPER_PROTOCOLS = {
 }
 #: Named variants kept beside the paper protocols (re-cuts from the originals, FFHQ 60k split).
 VARIANTS = {"realsr-recut", "drealsr-recut", "dped-recut", "ffhq-x8-60k"}
+#: Embedded siblings of `sample` (same photos and rule): the demo's subset, Miniature v2's sets.
+EMBEDDED = {"sample-mini", "sample-x2", "sample-x8", "sample-dist-x4", "sample-dist-x8"}
 
 
 def test_all_ten_protocols_are_registered_and_valid():
     specs = {s.name: s for s in list_protocols()}
-    assert set(specs) == PAPER_PROTOCOLS | VARIANTS
+    assert set(specs) == PAPER_PROTOCOLS | VARIANTS | EMBEDDED
     for s in specs.values():
         assert s.version >= 1 and s.citation and s.description
-        if s.name != "sample":
+        if s.name != "sample" and s.name not in EMBEDDED:
             assert s.source.url and s.source.url.startswith("https://"), s.name
         # FID needs ~1k images: never on the small real-world sets
-        if s.expected_pairs < 1000:
+        if s.expected_pairs < 1000 and s.name not in EMBEDDED:
             assert "fid-clean" not in s.metrics, s.name
     assert specs["div2k-real"].pairs.rule == "given"
     assert specs["dped"].lr_only and specs["dped"].metrics == ("musiq-koniq",)
@@ -50,6 +52,10 @@ def test_all_ten_protocols_are_registered_and_valid():
     assert specs["imagenet-x8"].source.names_sha256
     assert specs["imagenet-x8"].pairs.subset.every == 10 and specs["imagenet-x8"].scale == 8
     assert specs["sample"].expected_pairs == 210 and specs["sample"].pairs.lr_size == 32
+    for name in EMBEDDED:  # the same seven packaged photos, pinned by the same sha256s
+        assert specs[name].source.kind == "package" and specs[name].source.sha256 == specs["sample"].source.sha256
+    assert {specs[n].expected_pairs for n in ("sample-dist-x4", "sample-dist-x8")} == {1050}
+    assert (specs["sample-x2"].scale, specs["sample-x8"].scale, specs["sample-dist-x8"].scale) == (2, 8, 8)
     # the paper's metrics per protocol (METHOD.md section 3)
     assert {"fid-clean", "lpips-alex", "psnr-y", "ssim-y", "musiq-koniq"} <= set(specs["div2k-real"].metrics)
     assert {"fid-clean", "lpips-alex", "psnr-y"} <= set(specs["ffhq-x8"].metrics)

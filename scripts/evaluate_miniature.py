@@ -5,14 +5,14 @@ model — the ×2 teachers, the arms ``direct`` (a), ``distill`` (b), ``control`
 the decoder fine-tunings — and runs, with the project's own ``yonos-bench run`` (so every
 number is an ordinary, cached, provenance-stamped result cell):
 
-* 1 DDIM step, every model and seed: ``sample`` (×4), ``sample-x8`` (×8), ``sample-x2``
-  (teachers) with PSNR-Y, SSIM-Y, KID, FID (real Inception; n = 210, flagged) and SWD;
-* 1 step, seed 0 (the shipped seed), arms and decoders: ``sample-dist-x4`` / ``-x8``
-  (1,050 crops) with the same metrics;
-* Fig. 3, seed 0: DDIM steps 2, 4, 8 on ``sample`` / ``sample-x8`` (PSNR-Y, SSIM-Y, KID);
-* bicubic and Lanczos on every protocol used;
-* the diagnostics (``scripts/miniature_diagnostics.py``): per-t v-MSE for every model
-  (teacher-target error for (b)), the 1-step noise sensitivity for seed 0 on 5 pairs/photo.
+the cells of the plan's second amendment (2026-12-02): 1 DDIM step for every model and seed
+(×4 with PSNR-Y, SSIM-Y, KID, FID, SWD on ``sample``, n = 210 flagged; ×8 PSNR-Y/SSIM-Y on
+``sample-x8``, distribution metrics for seed 0's arms; ×2 teachers on ``sample-x2``), the
+1,050-crop ``sample-dist-x4`` for seed 0's fine-tuned-decoder models and bicubic, Fig. 3 for
+seed 0 (×4 at 2, 4, 8 steps, ×8 at 4), bicubic and Lanczos as references, and the diagnostics
+(``scripts/miniature_diagnostics.py``): per-t v-MSE on 10 pairs per photo for every model
+(teacher-target error for (b); the teacher's 0.8·S_T snapshot for the plateau), the 1-step
+noise sensitivity for seed 0's ×4 arms on 5 pairs per photo.
 
 Everything is resumable: the runner never recomputes a finished cell, the diagnostics
 reuse entries of unchanged models. ``scripts/miniature_analysis.py`` turns the results into
@@ -37,7 +37,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 PAIR_PROTOCOL = {2: "sample-x2", 4: "sample", 8: "sample-x8"}
 DIST_PROTOCOL = {4: "sample-dist-x4", 8: "sample-dist-x8"}
-FIG3_STEPS = (2, 4, 8)  # plus 1 (amendment 2026-12-02: not 16-64)
 BASELINES = ("bicubic", "lanczos")
 NAME = re.compile(
     r"^(?:(?P<dec>decoder)-)?(?P<arm>teacher|direct|distill|control)-x(?P<n>\d+)(?P<p80>-p80)?-s(?P<seed>\d+)$"
@@ -126,37 +125,47 @@ def run_diagnostics(protocol: str, models: list[Model], by_name: dict[str, Model
 
 
 def jobs_for(models: list[Model], metrics: list[str], results: Path, out: Path, what: set[str]) -> list:
-    """The evaluation calls (closures), cheapest-and-most-needed first."""
-    fig3_metrics = [m for m in ("psnr-y", "ssim-y", "kid-clean") if m in metrics]
+    """The evaluation calls (closures) of the plan's second amendment (2026-12-02), the
+    primary comparison's cells first."""
+    pair_only = [m for m in metrics if m in ("psnr-y", "ssim-y")]
     by_name = {m.name: m for m in models}
     logs = out / "logs"
-    jobs = []
-    for n in (2, 4, 8):
-        with_snapshots = [m for m in models if m.scale == n]
-        at_n = [m for m in with_snapshots if not m.snapshot]
-        if not at_n:
-            continue
-        proto = PAIR_PROTOCOL[n]
-        if "pairs" in what:
-            jobs.append(lambda p=proto, ms=at_n: run_cell(p, ms, 1, metrics, results, logs))
-            jobs.append(lambda p=proto: run_cell(p, list(BASELINES), None, metrics, results, logs))
-        undecoded = [m for m in with_snapshots if not m.decoder]
-        if "diagnostics" in what and undecoded:
-            jobs.append(lambda p=proto, ms=undecoded, n=n: run_diagnostics(
-                p, ms, by_name, out / f"diagnostics-x{n}.json", noise=False, per_photo=None, log_dir=logs))
-            seed0 = [m for m in undecoded if m.seed == 0 and not m.snapshot]
-            if seed0:
-                jobs.append(lambda p=proto, ms=seed0, n=n: run_diagnostics(
-                    p, ms, by_name, out / f"noise-x{n}-s0.json", noise=True, per_photo=5, log_dir=logs))
-        if n in DIST_PROTOCOL:
-            seed0 = [m for m in at_n if m.seed == 0]
-            if "dist" in what and seed0:
-                jobs.append(lambda p=DIST_PROTOCOL[n], ms=seed0: run_cell(p, ms, 1, metrics, results, logs))
-                jobs.append(lambda p=DIST_PROTOCOL[n]: run_cell(p, list(BASELINES), None, metrics, results, logs))
-            arms0 = [m for m in seed0 if not m.decoder]
-            if "fig3" in what and arms0:
-                for k in FIG3_STEPS:
-                    jobs.append(lambda p=proto, ms=arms0, k=k: run_cell(p, ms, k, fig3_metrics, results, logs))
+    jobs: list = []
+    real = [m for m in models if not m.snapshot]
+
+    def cell(protocol, ms, steps, mets):
+        if ms:
+            jobs.append(lambda: run_cell(protocol, ms, steps, mets, results, logs))
+
+    if "pairs" in what:
+        x4 = [m for m in real if m.scale == 4]
+        cell("sample", x4, 1, metrics)  # item 1: every x4 model, every seed, all metrics
+        cell("sample", list(BASELINES), None, metrics)
+        x8 = [m for m in real if m.scale == 8]
+        cell("sample-x8", [m for m in x8 if m.seed == 0 and not m.decoder], 1, metrics)  # item 2
+        cell("sample-x8", [m for m in x8 if not (m.seed == 0 and not m.decoder)], 1, pair_only)
+        cell("sample-x8", list(BASELINES), None, metrics)
+        cell("sample-x2", [m for m in real if m.scale == 2], 1, pair_only)  # item 3
+        cell("sample-x2", list(BASELINES), None, pair_only)
+    if "dist" in what:  # item 4
+        shipped = [m for m in real if m.scale == 4 and m.seed == 0 and m.decoder]
+        cell(DIST_PROTOCOL[4], shipped, 1, metrics)
+        cell(DIST_PROTOCOL[4], ["bicubic"], None, metrics)
+    if "fig3" in what:  # item 5
+        for n, steps in ((4, (2, 4, 8)), (8, (4,))):
+            arms0 = [m for m in real if m.scale == n and m.seed == 0 and not m.decoder]
+            for k in steps:
+                cell(PAIR_PROTOCOL[n], arms0, k, pair_only)
+    if "diagnostics" in what:  # item 6
+        for n in (2, 4, 8):
+            undecoded = [m for m in models if m.scale == n and not m.decoder]
+            if undecoded:
+                jobs.append(lambda p=PAIR_PROTOCOL[n], ms=undecoded, n=n: run_diagnostics(
+                    p, ms, by_name, out / f"diagnostics-x{n}.json", noise=False, per_photo=10, log_dir=logs))
+        noise = [m for m in real if m.scale == 4 and m.seed == 0 and not m.decoder]
+        if noise:
+            jobs.append(lambda: run_diagnostics("sample", noise, by_name, out / "noise-x4-s0.json", noise=True,
+                                                per_photo=5, log_dir=logs))  # fmt: skip
     return jobs
 
 

@@ -327,7 +327,7 @@ def plot_fig3(summary: dict, path: Path) -> None:
         return
     fig, axes = plt.subplots(2, 2, figsize=(9, 6.5))
     for j, n in enumerate((4, 8)):
-        for i, m in enumerate(("psnr-y", "kid-clean")):
+        for i, m in enumerate(("psnr-y", "ssim-y")):
             ax = axes[i][j]
             for arm, label in (("direct", "(a) direct"), ("distill", "(b) distilled"), ("control", "(c) control")):
                 pts = sorted((r["steps"], r.get(m)) for r in rows if r["scale"] == n and r["arm"] == arm and r.get(m) is not None)
@@ -335,8 +335,8 @@ def plot_fig3(summary: dict, path: Path) -> None:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
             ax.set_xscale("log", base=2)
             ax.set_xlabel("DDIM steps")
-            ax.set_ylabel(f"{m} ({'higher' if m == 'psnr-y' else 'lower'} is better)")
-            ax.set_title(f"×{n}, seed 0, 210 pairs{' (KID: n=210, flagged)' if m != 'psnr-y' else ''}", fontsize=9)
+            ax.set_ylabel(f"{m} (higher is better)")
+            ax.set_title(f"×{n}, seed 0, 210 pairs", fontsize=9)
             ax.legend(fontsize=8)
     fig.suptitle("Miniature v2, Fig. 3: metric vs DDIM steps (small preset, budget ×0.25)", fontsize=10)
     fig.tight_layout()

@@ -47,9 +47,10 @@ small-models: $(STAMP)
 	$(BIN)/python scripts/train_small_models.py --ship
 
 # The CI regression gate's baseline (tests/gate/test_gate.py re-runs exactly these cells):
-# the tiny models on the first 16 pairs of `sample`, PSNR-Y and SSIM-Y, tight tolerances.
+# the tiny models and the two fine-tuned small ones on the first 16 pairs of `sample`, PSNR-Y and
+# SSIM-Y, tight tolerances.
 GATE_RESULTS := build/gate-results
-GATE_MODELS := -m bicubic -m yonos-tiny-x4 -m yonos-tiny-x4-orig-decoder -m sd-sr-tiny-x4 -m sd-sr-tiny-x4-orig-decoder
+GATE_MODELS := -m bicubic -m yonos-tiny-x4 -m yonos-tiny-x4-orig-decoder -m sd-sr-tiny-x4 -m sd-sr-tiny-x4-orig-decoder -m yonos-small-x4 -m sd-sr-small-x4
 gate-baseline: $(STAMP)
 	rm -rf $(GATE_RESULTS)
 	$(BIN)/yonos-bench run sample $(GATE_MODELS) --limit 16 --metrics psnr-y,ssim-y --device cpu --results $(GATE_RESULTS) --quiet

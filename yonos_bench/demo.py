@@ -2,7 +2,7 @@
 
 1. prepares the embedded ``sample`` protocol (210 pairs, 32 → 128 px, bicubic ×4);
 2. runs bicubic, lanczos and the four embedded YONOS / SD-SR models (:data:`ABLATION`, the one
-   place that names them; trained here by ``make tiny-models``) at 1 DDIM step;
+   place that names them; trained here by ``make small-models``) at 1 DDIM step;
 3. sweeps :data:`SWEEP_STEPS` DDIM steps for the two original-decoder models (the paper's Fig. 3)
    on :data:`SUBSET_PROTOCOL`, sample's first 4 crops of each photo (28 pairs, identical ids
    and pixels), with bicubic and lanczos as reference lines;
@@ -44,10 +44,10 @@ BASELINES = ("bicubic", "lanczos")
 #: (training, decoder) -> card: the 2 × 2 of the paper's Table 3, in miniature. The one place
 #: that names the embedded diffusion models: everything below is derived from it.
 ABLATION = {
-    ("direct", "original"): "sd-sr-tiny-x4-orig-decoder",
-    ("direct", "fine-tuned"): "sd-sr-tiny-x4",
-    ("distilled", "original"): "yonos-tiny-x4-orig-decoder",
-    ("distilled", "fine-tuned"): "yonos-tiny-x4",
+    ("direct", "original"): "sd-sr-small-x4-orig-decoder",
+    ("direct", "fine-tuned"): "sd-sr-small-x4",
+    ("distilled", "original"): "yonos-small-x4-orig-decoder",
+    ("distilled", "fine-tuned"): "yonos-small-x4",
 }
 #: The embedded models in Table 1's column order (YONOS first).
 EMBEDDED_MODELS = tuple(ABLATION[k] for k in (("distilled", "fine-tuned"), ("distilled", "original"),

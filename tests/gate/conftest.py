@@ -27,7 +27,8 @@ LOWER_BETTER = {"psnr-y": False, "ssim-y": False, "lpips-alex": True}
 @pytest.fixture(autouse=True)
 def _shipped_tiny_models(monkeypatch):
     """The gate tests the shipped pipelines: ignore a developer's $YONOS_TINY_X4_PIPELINE & co."""
-    for var in ("YONOS_TINY_X4", "YONOS_TINY_X4_ORIG_DECODER", "SD_SR_TINY_X4", "SD_SR_TINY_X4_ORIG_DECODER"):
+    for var in ("YONOS_TINY_X4", "YONOS_TINY_X4_ORIG_DECODER", "SD_SR_TINY_X4", "SD_SR_TINY_X4_ORIG_DECODER",
+                "YONOS_SMALL_X4", "YONOS_SMALL_X4_ORIG_DECODER", "SD_SR_SMALL_X4", "SD_SR_SMALL_X4_ORIG_DECODER"):
         monkeypatch.delenv(f"{var}_PIPELINE", raising=False)
 
 

@@ -137,35 +137,44 @@ def jobs_for(models: list[Model], metrics: list[str], results: Path, out: Path, 
         if ms:
             jobs.append(lambda: run_cell(protocol, ms, steps, mets, results, logs))
 
+    x4 = [m for m in real if m.scale == 4]
+    x8 = [m for m in real if m.scale == 8]
+    diagnostics = [
+        lambda n=n, ms=[m for m in models if m.scale == n and not m.decoder]: ms and run_diagnostics(
+            PAIR_PROTOCOL[n], ms, by_name, out / f"diagnostics-x{n}.json", noise=False, per_photo=10, log_dir=logs)
+        for n in (2, 4, 8)
+    ]  # fmt: skip
+    # Order = priority (a cut-off loses the end): the primary comparison's cells, the teacher
+    # check, the shipped model on 1,050 crops, then x8, Fig. 3, the noise sensitivity, x2.
     if "pairs" in what:
-        x4 = [m for m in real if m.scale == 4]
         cell("sample", x4, 1, metrics)  # item 1: every x4 model, every seed, all metrics
         cell("sample", list(BASELINES), None, metrics)
-        x8 = [m for m in real if m.scale == 8]
-        cell("sample-x8", [m for m in x8 if m.seed == 0 and not m.decoder], 1, metrics)  # item 2
+    if "diagnostics" in what:  # item 6: v-MSE of the teachers (x2) and the x4 arms
+        jobs.extend(diagnostics[:2])
+    if "dist" in what:  # item 4
+        shipped = sorted((m for m in x4 if m.seed == 0 and m.decoder), key=lambda m: m.arm != "distill")
+        cell(DIST_PROTOCOL[4], ["bicubic"], None, metrics)
+        for m in shipped:
+            cell(DIST_PROTOCOL[4], [m], 1, metrics)
+    if "pairs" in what:  # item 2
+        cell("sample-x8", [m for m in x8 if m.seed == 0 and not m.decoder], 1, metrics)
         cell("sample-x8", [m for m in x8 if not (m.seed == 0 and not m.decoder)], 1, pair_only)
         cell("sample-x8", list(BASELINES), None, metrics)
-        cell("sample-x2", [m for m in real if m.scale == 2], 1, pair_only)  # item 3
-        cell("sample-x2", list(BASELINES), None, pair_only)
-    if "dist" in what:  # item 4
-        shipped = [m for m in real if m.scale == 4 and m.seed == 0 and m.decoder]
-        cell(DIST_PROTOCOL[4], shipped, 1, metrics)
-        cell(DIST_PROTOCOL[4], ["bicubic"], None, metrics)
+    if "diagnostics" in what:
+        jobs.append(diagnostics[2])
     if "fig3" in what:  # item 5
         for n, steps in ((4, (2, 4, 8)), (8, (4,))):
             arms0 = [m for m in real if m.scale == n and m.seed == 0 and not m.decoder]
             for k in steps:
                 cell(PAIR_PROTOCOL[n], arms0, k, pair_only)
-    if "diagnostics" in what:  # item 6
-        for n in (2, 4, 8):
-            undecoded = [m for m in models if m.scale == n and not m.decoder]
-            if undecoded:
-                jobs.append(lambda p=PAIR_PROTOCOL[n], ms=undecoded, n=n: run_diagnostics(
-                    p, ms, by_name, out / f"diagnostics-x{n}.json", noise=False, per_photo=10, log_dir=logs))
-        noise = [m for m in real if m.scale == 4 and m.seed == 0 and not m.decoder]
+    if "diagnostics" in what:
+        noise = [m for m in x4 if m.seed == 0 and not m.decoder]
         if noise:
             jobs.append(lambda: run_diagnostics("sample", noise, by_name, out / "noise-x4-s0.json", noise=True,
                                                 per_photo=5, log_dir=logs))  # fmt: skip
+    if "pairs" in what:  # item 3
+        cell("sample-x2", [m for m in real if m.scale == 2], 1, pair_only)
+        cell("sample-x2", list(BASELINES), None, pair_only)
     return jobs
 
 
@@ -193,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(models)} models, {len(jobs)} evaluation calls, metrics {metrics}", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, ns.jobs)) as pool:
         outcomes = list(pool.map(lambda job: job(), jobs))
-    failed = sum(1 for o in outcomes if o is False or (isinstance(o, dict) and not o.get("ok")))
+    failed = sum(1 for o in outcomes if o is False or (isinstance(o, dict) and not o.get("ok")))  # [] = no model
     print(f"{len(jobs) - failed}/{len(jobs)} evaluation calls succeeded; results in {out}", flush=True)
     return 1 if failed else 0
 

@@ -175,6 +175,9 @@ def jobs_for(models: list[Model], metrics: list[str], results: Path, out: Path, 
     if "pairs" in what:  # item 3
         cell("sample-x2", [m for m in real if m.scale == 2], 1, pair_only)
         cell("sample-x2", list(BASELINES), None, pair_only)
+    if "fig3-seeds" in what:  # the original plan's Fig. 3 for every seed (x4), run last if time allows
+        for k in (2, 4, 8):
+            cell("sample", [m for m in x4 if m.seed != 0 and not m.decoder], k, pair_only)
     return jobs
 
 
@@ -184,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="evaluation folder (results/, diagnostics, logs)")
     ap.add_argument("--jobs", type=int, default=2, help="evaluation calls at a time (1 thread each)")
     ap.add_argument("--what", nargs="+", default=["pairs", "dist", "fig3", "diagnostics"],
-                    choices=["pairs", "dist", "fig3", "diagnostics"])  # fmt: skip
+                    choices=["pairs", "dist", "fig3", "diagnostics", "fig3-seeds"])  # fmt: skip
     ap.add_argument("--seeds", type=int, nargs="+", help="only these training seeds")
     ns = ap.parse_args(argv)
     models = finished_models(ns.root.resolve())

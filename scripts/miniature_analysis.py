@@ -226,12 +226,22 @@ def analyse(folder: Path) -> dict:
                 summary["table3"].append({"scale": n, "arm": "interaction (b) - (a)", "metric": m,
                                           "effect": "decoder gain of (b) minus that of (a)", **est,
                                           "verdict": verdict(est, m)})  # fmt: skip
-        # Fig. 3 (seed 0): metric vs DDIM steps
+        # Fig. 3: metric vs DDIM steps, per arm: the mean over the seeds that have the cell and,
+        # with >= 2 seeds, the seed-level t-interval
         for arm in ("direct", "distill", "control"):
             for steps in (1, 2, 4, 8):
-                c = cells.get((proto, model_name(arm, n, 0), steps))
-                if c:
-                    summary["fig3"].append({"scale": n, "arm": arm, "steps": steps, **c["metrics"]})
+                row: dict = {"scale": n, "arm": arm, "steps": steps}
+                for m in PAIR_METRICS:
+                    vals = {s: cells[(proto, model_name(arm, n, s), steps)]["metrics"].get(m) for s in seeds
+                            if (proto, model_name(arm, n, s), steps) in cells}  # fmt: skip
+                    vals = {s: v for s, v in vals.items() if v is not None}
+                    if vals:
+                        est = t_interval(list(vals.values()))
+                        row[m] = est["mean"]
+                        row[f"{m}_ci"] = [est["low"], est["high"]]
+                        row["seeds"] = sorted(vals)
+                if "seeds" in row:
+                    summary["fig3"].append(row)
         # the 1,050-crop distribution sets, seed 0
         dp = DIST_PROTOCOL[n]
         for arm in ("direct", "distill", "control"):
@@ -307,11 +317,13 @@ def write_markdown(summary: dict, path: Path) -> None:
             vals = ", ".join(f"{v:.4f}" for v in a["values"])
             lines.append(f"| ×{a['scale']} | {a['protocol']} | {a['model']} | {'fine-tuned' if a['decoder'] else 'original'} | "
                          f"{a['metric']} | {a['mean']:.4f} | {vals} |")  # fmt: skip
-    lines += ["", "## Fig. 3 data (seed 0; metric vs DDIM steps)", "", "| scale | arm | steps | psnr-y | ssim-y | kid-clean |",
-              "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    lines += ["", "## Fig. 3 data (metric vs DDIM steps; mean over the seeds listed, seed-level 95% CI)", "",
+              "| scale | arm | steps | seeds | psnr-y | CI | ssim-y | CI |", "|---|---|---:|---|---:|---|---:|---|"]
     for f in summary["fig3"]:
-        lines.append(f"| ×{f['scale']} | {f['arm']} | {f['steps']} | {f.get('psnr-y', math.nan):.3f} | "
-                     f"{f.get('ssim-y', math.nan):.4f} | {f.get('kid-clean', math.nan):.4f} |")  # fmt: skip
+        ci = {m: f.get(f"{m}_ci") or [None, None] for m in PAIR_METRICS}
+        lines.append(f"| ×{f['scale']} | {f['arm']} | {f['steps']} | {f['seeds']} | {f.get('psnr-y', math.nan):.3f} | "
+                     f"[{fmt(ci['psnr-y'][0], 2)}, {fmt(ci['psnr-y'][1], 2)}] | {f.get('ssim-y', math.nan):.4f} | "
+                     f"[{fmt(ci['ssim-y'][0], 4)}, {fmt(ci['ssim-y'][1], 4)}] |")  # fmt: skip
     lines += ["", "## Teacher check (t = 1 v-MSE, 210 pairs)", "", "```json", json.dumps(summary["teacher"], indent=1), "```", ""]
     path.write_text("\n".join(lines))
 
@@ -330,13 +342,19 @@ def plot_fig3(summary: dict, path: Path) -> None:
         for i, m in enumerate(("psnr-y", "ssim-y")):
             ax = axes[i][j]
             for arm, label in (("direct", "(a) direct"), ("distill", "(b) distilled"), ("control", "(c) control")):
-                pts = sorted((r["steps"], r.get(m)) for r in rows if r["scale"] == n and r["arm"] == arm and r.get(m) is not None)
+                pts = sorted((r["steps"], r[m], r.get(f"{m}_ci"), len(r["seeds"])) for r in rows
+                             if r["scale"] == n and r["arm"] == arm and r.get(m) is not None)  # fmt: skip
                 if pts:
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+                    ys = [p[1] for p in pts]
+                    err = [[y - (p[2][0] if p[2] and p[2][0] is not None else y) for y, p in zip(ys, pts, strict=True)],
+                           [(p[2][1] if p[2] and p[2][1] is not None else y) - y for y, p in zip(ys, pts, strict=True)]]  # fmt: skip
+                    seeds = sorted({p[3] for p in pts})
+                    ax.errorbar([p[0] for p in pts], ys, yerr=err, marker="o", capsize=3,
+                                label=f"{label} (seeds: {'/'.join(map(str, seeds))})")  # fmt: skip
             ax.set_xscale("log", base=2)
             ax.set_xlabel("DDIM steps")
             ax.set_ylabel(f"{m} (higher is better)")
-            ax.set_title(f"×{n}, seed 0, 210 pairs", fontsize=9)
+            ax.set_title(f"×{n}, 210 pairs; bars: seed-level 95% t-interval where > 1 seed", fontsize=9)
             ax.legend(fontsize=8)
     fig.suptitle("Miniature v2, Fig. 3: metric vs DDIM steps (small preset, budget ×0.25)", fontsize=10)
     fig.tight_layout()

@@ -331,8 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name, entry in result["models"].items():
         mse = ", ".join(f"t={t:g} {entry['v_mse'][f'{t:g}']['mean']:.4g}" for t in ns.times)
-        sens = entry["noise_sensitivity"]
-        line = f"{name}: v-MSE {mse}; pixel std {sens['pixel_std']['mean']:.4g}, PSNR-Y std {sens['psnr_y_std']['mean']:.3g} dB"
+        line = f"{name}: v-MSE {mse}"
+        sens = entry.get("noise_sensitivity")  # absent with --no-noise
+        if sens:
+            line += f"; pixel std {sens['pixel_std']['mean']:.4g}, PSNR-Y std {sens['psnr_y_std']['mean']:.3g} dB"
         if "teacher" in entry:
             target = entry["teacher"]["target_v_mse"]
             tgt = ", ".join(f"t={t:g} {target[f'{t:g}']['mean']:.4g}" for t in ns.times)

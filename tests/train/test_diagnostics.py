@@ -238,3 +238,18 @@ def test_script_errors_name_the_culprit_and_compute_nothing(tmp_path, capsys):
     assert "not a YonosSRPipeline folder" in capsys.readouterr().err
     assert main(["--out", str(out), "--model", "a"]) == 1 and "expected NAME=PATH" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_script_per_photo_subset_without_noise_sensitivity(tmp_path, capsys):
+    """--per-photo K keeps the first K pairs of every photo; --no-noise computes the v-MSE only."""
+    build_pipeline("tiny", 4, seed=0).save_pretrained(str(tmp_path / "x4"))
+    out = tmp_path / "diag.json"
+    args = ["--protocol", "sample", "--per-photo", "1", "--no-noise", "--out", str(out), "--threads", "1",
+            "--model", f"s={tmp_path / 'x4'}"]  # fmt: skip
+    assert script_module().main(args) == 0
+    data = json.loads(out.read_text())
+    assert data["config"]["n_pairs"] == 7 and data["config"]["per_photo"] == 1 and data["config"]["draws"] is None
+    assert len({p["source"] for p in data["pairs"]}) == 7
+    entry = data["models"]["s"]
+    assert "noise_sensitivity" not in entry and entry["v_mse"]["1"]["mean"] > 0
+    assert "s: v-MSE t=1 " in capsys.readouterr().out

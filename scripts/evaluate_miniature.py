@@ -24,6 +24,7 @@ the tables. Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -94,7 +95,8 @@ def run_cell(protocol: str, models: list[Model], steps: int | None, metrics: lis
     if steps is not None:
         args += ["--steps", str(steps)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    tag = f"{protocol}-steps{steps}-{len(models)}models-{abs(hash(tuple(map(str, models)))) % 10**8}"
+    names = ",".join(m.name if isinstance(m, Model) else m for m in models)
+    tag = f"{protocol}-steps{steps}-{len(models)}models-{hashlib.sha256(names.encode()).hexdigest()[:8]}"
     proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=REPO)
     (log_dir / f"{tag}.log").write_text(" ".join(args) + "\n\n" + proc.stdout[-20000:] + proc.stderr[-20000:])
     if proc.returncode != 0:

@@ -21,6 +21,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -98,6 +99,8 @@ def load_cells(results: Path) -> dict[tuple[str, str, int | None], dict]:
     cells = {}
     for rj in sorted(results.rglob("result.json")):
         r = json.loads(rj.read_text())
+        if not r.get("reportable"):  # a --limit smoke cell never enters a comparison
+            continue
         cell = r["cell"]
         steps = cell.get("steps") if r["model"].get("supports_steps") else None
         metrics = {k: v.get("mean") for k, v in r.get("metrics", {}).items()}
@@ -138,7 +141,7 @@ def seed_difference(cells, protocol: str, x: str, y: str, steps: int, metric: st
             photos.setdefault(cx["sources"][i], []).append(px[i] - py[i])
         return float(np.mean([px[i] - py[i] for i in ids])), photos
     vx, vy = cx["metrics"].get(metric), cy["metrics"].get(metric)
-    if vx is None or vy is None:
+    if vx is None or vy is None or cx["n"] != cy["n"]:  # set metrics: only on the same pair set
         return None, None
     return float(vx - vy), None
 
@@ -176,7 +179,7 @@ def digits_for(metric: str) -> int:
 
 def analyse(folder: Path) -> dict:
     cells = load_cells(folder / "results")
-    seeds = sorted({int(k[1].rsplit("-s", 1)[1]) for k in cells if "-s" in k[1] and k[1].rsplit("-s", 1)[1].isdigit()})
+    seeds = sorted({int(m[1]) for k in cells if (m := re.search(r"-s(\d+)$", k[1]))})
     summary: dict = {"seeds": seeds, "comparisons": [], "table3": [], "absolute": [], "fig3": [], "teacher": []}
     metrics = (*PAIR_METRICS, *SET_METRICS)
     comps = [("distill", "control", "(b) vs (c): primary at x4 psnr-y"), ("distill", "direct", "(b) vs (a) at S"),

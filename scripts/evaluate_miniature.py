@@ -177,9 +177,13 @@ def jobs_for(models: list[Model], metrics: list[str], results: Path, out: Path, 
     if "pairs" in what:  # item 3
         cell("sample-x2", [m for m in real if m.scale == 2], 1, pair_only)
         cell("sample-x2", list(BASELINES), None, pair_only)
-    if "fig3-seeds" in what:  # the original plan's Fig. 3 for every seed (x4), run last if time allows
+    if "fig3-seeds" in what:  # the original plan's Fig. 3 for every seed, run last if time allows
         for k in (2, 4, 8):
             cell("sample", [m for m in x4 if m.seed != 0 and not m.decoder], k, pair_only)
+        cell("sample-x8", [m for m in x8 if m.seed != 0 and not m.decoder], 4, pair_only)
+    if "fig3-x8" in what:  # x8 at the remaining Fig. 3 steps, every seed
+        for k in (2, 8):
+            cell("sample-x8", [m for m in x8 if not m.decoder], k, pair_only)
     return jobs
 
 
@@ -189,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="evaluation folder (results/, diagnostics, logs)")
     ap.add_argument("--jobs", type=int, default=2, help="evaluation calls at a time (1 thread each)")
     ap.add_argument("--what", nargs="+", default=["pairs", "dist", "fig3", "diagnostics"],
-                    choices=["pairs", "dist", "fig3", "diagnostics", "fig3-seeds"])  # fmt: skip
+                    choices=["pairs", "dist", "fig3", "diagnostics", "fig3-seeds", "fig3-x8"])  # fmt: skip
     ap.add_argument("--seeds", type=int, nargs="+", help="only these training seeds")
     ns = ap.parse_args(argv)
     models = finished_models(ns.root.resolve())

@@ -105,7 +105,10 @@ def build(ns: argparse.Namespace) -> Plan:
     ae = Stage("autoencoder", "autoencoder",
                ["--preset", ns.preset, "--data", str(data), "--set", f"steps={ae_steps}",
                 "--set", f"disc_start={ae_steps + 1}", "--set", "progress=false", "--set", "log_every=50",
-                "--set", "checkpoint_every=250"])  # fmt: skip
+                "--set", "checkpoint_every=250",
+                # it runs alone (every other stage needs it): all the plan's cores, 1.5x faster
+                # than 1 thread when idle (probe: 25.8 vs 17.2 samples/s on 2 cores)
+                "--set", f"num_threads={ns.threads * ns.jobs}"])  # fmt: skip
     stages = [ae, *seed_stages(0, vae=str(root / "autoencoder"), data=data, budget=budget, preset=ns.preset,
                                x8=ns.x8, control=False, decoders=True, root=root, needs=("autoencoder",),
                                long=ns.long)]

@@ -130,3 +130,39 @@ def test_evaluation_finds_models_and_their_teachers(tmp_path):
     assert models["distill-x4-s0"].teacher_name == "teacher-x2-s0"
     assert models["distill-x8-s0"].teacher_name == "distill-x4-s0"
     assert models["decoder-distill-x4-s0"].decoder and models["decoder-distill-x4-s0"].teacher_name is None
+
+
+def _sweep_models(tmp_path: Path) -> list:
+    M = evaluate_miniature.Model
+    out = []
+    for s in (0, 1, 2):
+        out.append(M(f"teacher-x2-s{s}", tmp_path, "teacher", 2, s, False))
+        for n in (4, 8):
+            for arm in ("direct", "distill", "control"):
+                out.append(M(f"{arm}-x{n}-s{s}", tmp_path, arm, n, s, False))
+            for arm in ("direct", "distill"):
+                out.append(M(f"decoder-{arm}-x{n}-s{s}", tmp_path, arm, n, s, True))
+    return out
+
+
+def _planned_cells(monkeypatch, tmp_path: Path, what: set[str]) -> list[tuple[str, tuple[str, ...], int | None]]:
+    calls = []
+    monkeypatch.setattr(evaluate_miniature, "run_cell", lambda protocol, ms, steps, mets, results, logs: calls.append(
+        (protocol, tuple(m if isinstance(m, str) else m.name for m in ms), steps)) or {"ok": True})
+    for job in evaluate_miniature.jobs_for(_sweep_models(tmp_path), ["psnr-y", "ssim-y"], tmp_path, tmp_path, what):
+        job()
+    return calls
+
+
+def test_fig3_seed_cells_cover_every_seed_of_the_three_arms_at_x4_and_x8(monkeypatch, tmp_path):
+    calls = _planned_cells(monkeypatch, tmp_path, {"fig3", "fig3-seeds"})
+    covered = {(p, name, k) for p, names, k in calls for name in names}
+    for s in (0, 1, 2):
+        for arm in ("direct", "distill", "control"):
+            for k in (2, 4, 8):
+                assert ("sample", f"{arm}-x4-s{s}", k) in covered
+            assert ("sample-x8", f"{arm}-x8-s{s}", 4) in covered
+    assert not any(name.startswith("decoder-") for _, names, _ in calls for name in names)  # original decoder only
+    x8_more = _planned_cells(monkeypatch, tmp_path, {"fig3-x8"})
+    assert sorted({k for _, _, k in x8_more}) == [2, 8] and all(p == "sample-x8" for p, _, _ in x8_more)
+    assert sum(len(names) for _, names, _ in x8_more) == 2 * 9  # 3 arms x 3 seeds at each of 2 step counts

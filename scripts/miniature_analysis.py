@@ -180,7 +180,8 @@ def digits_for(metric: str) -> int:
 def analyse(folder: Path) -> dict:
     cells = load_cells(folder / "results")
     seeds = sorted({int(m[1]) for k in cells if (m := re.search(r"-s(\d+)$", k[1]))})
-    summary: dict = {"seeds": seeds, "comparisons": [], "table3": [], "absolute": [], "fig3": [], "teacher": []}
+    summary: dict = {"seeds": seeds, "comparisons": [], "table3": [], "absolute": [], "fig3": [], "fig3_differences": [],
+                     "teacher": []}
     metrics = (*PAIR_METRICS, *SET_METRICS)
     comps = [("distill", "control", "(b) vs (c): primary at x4 psnr-y"), ("distill", "direct", "(b) vs (a) at S"),
              ("control", "direct", "(c) vs (a) at S")]  # fmt: skip
@@ -245,6 +246,15 @@ def analyse(folder: Path) -> dict:
                         row["seeds"] = sorted(vals)
                 if "seeds" in row:
                     summary["fig3"].append(row)
+        # Fig. 3 as paired differences: does the (b) - (c) and (b) - (a) gap change with steps?
+        for xa, ya in (("distill", "control"), ("distill", "direct")):
+            for steps in (1, 2, 4, 8):
+                for m in PAIR_METRICS:
+                    est = compare(cells, seeds, proto, lambda s, a=xa, n=n: model_name(a, n, s),
+                                  lambda s, a=ya, n=n: model_name(a, n, s), steps, m)  # fmt: skip
+                    if est["n_seeds"]:
+                        summary["fig3_differences"].append({"scale": n, "x": xa, "y": ya, "steps": steps, "metric": m,
+                                                            **est})  # fmt: skip
         # the 1,050-crop distribution sets, seed 0
         dp = DIST_PROTOCOL[n]
         for arm in ("direct", "distill", "control"):
@@ -327,6 +337,14 @@ def write_markdown(summary: dict, path: Path) -> None:
         lines.append(f"| ×{f['scale']} | {f['arm']} | {f['steps']} | {f['seeds']} | {f.get('psnr-y', math.nan):.3f} | "
                      f"[{fmt(ci['psnr-y'][0], 2)}, {fmt(ci['psnr-y'][1], 2)}] | {f.get('ssim-y', math.nan):.4f} | "
                      f"[{fmt(ci['ssim-y'][0], 4)}, {fmt(ci['ssim-y'][1], 4)}] |")  # fmt: skip
+    lines += ["", "## Fig. 3 as paired differences (original decoder; seed-level 95% CI)", "",
+              "| scale | comparison | steps | metric | d̄ | seed-level 95% CI | per seed | verdict |",
+              "|---|---|---:|---|---:|---|---|---|"]  # fmt: skip
+    for c in summary.get("fig3_differences", []):
+        k = digits_for(c["metric"])
+        per = ", ".join(f"s{s}: {fmt(v, k)}" for s, v in c["per_seed"].items())
+        lines.append(f"| ×{c['scale']} | {c['x']} − {c['y']} | {c['steps']} | {c['metric']} | {fmt(c['mean'], k)} | "
+                     f"[{fmt(c['low'], k)}, {fmt(c['high'], k)}] | {per} | {c['verdict']} |")  # fmt: skip
     lines += ["", "## Teacher check (t = 1 v-MSE, 210 pairs)", "", "```json", json.dumps(summary["teacher"], indent=1), "```", ""]
     path.write_text("\n".join(lines))
 

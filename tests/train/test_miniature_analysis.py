@@ -73,6 +73,8 @@ def test_analysis_end_to_end_on_hand_made_cells(tmp_path):
         _cell(res, "sample", f"control-x4-s{s}", 1, base, 0.05)
         _cell(res, "sample", f"distill-x4-s{s}", 1, {p: v + off for p, v in base.items()}, 0.04)
         _cell(res, "sample", f"direct-x4-s{s}", 1, {p: v - 1.0 for p, v in base.items()}, 0.07)
+        _cell(res, "sample", f"control-x4-s{s}", 2, {p: v + 1.0 for p, v in base.items()}, 0.05)  # gap closes at 2 steps
+        _cell(res, "sample", f"distill-x4-s{s}", 2, {p: v + 1.0 + off / 10 for p, v in base.items()}, 0.04)
     _cell(res, "sample", "bicubic", None, {p: 25.0 for p in pairs}, 0.01, supports_steps=False)
     proc = subprocess.run([sys.executable, str(SCRIPTS / "miniature_analysis.py"), str(tmp_path)],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -90,6 +92,12 @@ def test_analysis_end_to_end_on_hand_made_cells(tmp_path):
     assert direct["mean"] == pytest.approx(1.25)
     md = (tmp_path / "RESULTS.md").read_text()
     assert "| ×4 | distill − control | psnr-y | +0.25 |" in md and "n = 210 < 1,000" in md
+    gaps = {(c["x"], c["y"], c["steps"]): c for c in summary["fig3_differences"] if c["metric"] == "psnr-y"}
+    assert gaps[("distill", "control", 1)]["mean"] == pytest.approx(0.25)
+    assert gaps[("distill", "control", 2)]["mean"] == pytest.approx(0.025)
+    assert gaps[("distill", "control", 2)]["per_seed"] == pytest.approx({"0": 0.03, "1": 0.02, "2": 0.025})
+    assert ("distill", "direct", 2) not in gaps  # no 2-step cell of (a): nothing to compare, nothing made up
+    assert "| ×4 | distill − control | 2 | psnr-y | +0.0" in md and "| ×4 | distill − control | 1 | psnr-y | +0.25 |" in md
 
 
 def test_mismatched_pair_sets_are_never_compared(tmp_path):

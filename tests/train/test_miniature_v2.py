@@ -172,6 +172,7 @@ def test_chain_and_sweep_run_end_to_end_skip_done_stages_and_resume(tmp_path):
                                        "sd-sr-small-x4-orig-decoder"}  # fmt: skip
     assert shipped["shipped"]["yonos-small-x4"]["from_run"] == "decoder-distill-x4-s0"
     assert set(shipped["stages"]) == set(names)
+    assert shipped["command_wall_s"] > 0  # the time a user waits (stages overlap with --jobs 2)
     assert (tmp_path / "assets" / "yonos-small-x4" / "model_index.json").is_file()
     assert "Resumed" in (runs / "teacher-x2-s0.log").read_text()  # the extension continued the 2-step run
     for rec in log["stages"].values():

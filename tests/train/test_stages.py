@@ -15,7 +15,7 @@ from yonos_train.engine import TrainingDivergedError, checkpoints
 from yonos_train.pipeline import YonosSRPipeline
 from yonos_train.stages import run_stage
 
-from .conftest import quiet, tiny_decoder, tiny_distill, tiny_standard
+from .conftest import quiet, tiny_autoencoder, tiny_decoder, tiny_distill, tiny_standard
 
 
 def _sha(folder: Path) -> dict[str, str]:
@@ -156,3 +156,12 @@ def test_bad_inputs_fail_before_any_run_folder_is_made(chain, tmp_path):
     ):
         run_stage(tiny_decoder(tmp_path, chain["distill"], perceptual="lpips-vgg"), log=quiet)
     assert not any((tmp_path / n).exists() for n in ("std", "dist", "dec"))
+
+
+@pytest.mark.parametrize("disc_start", [1, 3])  # the discriminator on throughout / switched on after the resume
+def test_autoencoder_resume_continues_exactly(tmp_path, disc_start):
+    kw = {"checkpoint_every": 2, "disc_start": disc_start}
+    full = run_stage(tiny_autoencoder(tmp_path, "full", steps=4, **kw), log=quiet)
+    run_stage(tiny_autoencoder(tmp_path, "part", steps=2, **kw), log=quiet)
+    resumed = run_stage(tiny_autoencoder(tmp_path, "part", steps=4, resume=True, **kw), log=quiet)
+    assert _same(_weights(full / "vae"), _weights(resumed / "vae"))

@@ -25,7 +25,7 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Prepare `sample`, run bicubic, lanczos and the embedded YONOS/SD-SR models at 1 step, sweep
-    1-8 steps on its 28-pair subset `sample-mini`, print the Table-1 table and the Table-3
+    1, 2 and 4 steps on its 28-pair subset `sample-mini`, print the Table-1 table and the Table-3
     ablation, and write the Fig.-3 plot, a figure and the HTML report."""
     from diffusers.utils import logging as diffusers_logging
 
